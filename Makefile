@@ -1,0 +1,48 @@
+# tailwatch — every entry point a developer or CI needs. Each target installs what it needs itself,
+# idempotently, from the package registries (crates.io, PyPI).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV := .venv
+PY := $(VENV)/bin/python
+CARGO ?= cargo
+DATA_DIR ?= ./tailwatch-data
+
+.PHONY: run test setup lint fmt unit e2e build clean
+
+## run: build and start local tailwatch on the embedded default (no AWS account needed)
+run:
+	$(CARGO) build --release -p tailwatch-cli
+	./target/release/tailwatch replay --data-dir $(DATA_DIR) tests/fixtures/tailscale/audit-stream.hec tests/fixtures/tailscale/network-stream.hec.gz
+
+## test: set up and pass every test
+test: setup lint unit e2e
+
+## setup: Python venv with the test tools (DuckDB, pytest); a no-op when already current
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## unit: every Rust test in the workspace
+unit:
+	$(CARGO) test --workspace
+
+## e2e: end-to-end tests in tests/ (real binaries, real DuckDB)
+e2e: setup
+	$(CARGO) build -p tailwatch-cli
+	$(PY) -m pytest -q tests
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV) $(DATA_DIR)
