@@ -9,6 +9,8 @@
 //! - [`normalize`]: records → `tailscale_audit` / `tailscale_network` lake rows.
 //! - [`lake`]: the tables, their columns (the one source of truth for DDL) and partitions.
 //! - [`quarantine`]: what happens to everything that cannot become a row.
+//! - [`engine`]: the detection engine (dedup, threshold, state port, alerts).
+//! - [`detections`]: the detection catalog, one file per detection.
 //! - [`pipeline`]: the stage functions every shell calls.
 //!
 //! ```
@@ -25,6 +27,8 @@
 //! assert_eq!(row.p.p_event_time.to_string(), "2025-03-04 17:21:09.412");
 //! ```
 
+pub mod detections;
+pub mod engine;
 pub mod lake;
 pub mod normalize;
 pub mod pipeline;

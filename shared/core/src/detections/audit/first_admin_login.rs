@@ -1,0 +1,130 @@
+//! An account that has not used the admin console for 90 days logs in: a new administrator, or an
+//! old account someone else now controls.
+
+use crate::detections::common::{by_actor, context};
+use crate::engine::registry::Spec;
+use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, StateAnswer, StateQuery, TestCase, Verdict};
+use crate::lake::LakeRow;
+use crate::record::{Action, Origin, TargetType};
+
+/// Metadata.
+pub const META: Meta = Meta {
+    id: "Tailscale.AdminConsole.FirstLogin",
+    name: "Tailscale admin console login by an actor not seen in 90 days",
+    severity: Severity::Low,
+    description: "An actor logged in to the admin console for the first time in the look-back period (default 90 days). New administrators are expected now and then; a dormant account coming back is a classic sign of account takeover.",
+    runbook: "1. Check actor_login_name against your list of Tailscale admins and ask the person.\n2. Look at what the actor did next: tailscale_audit rows with the same actor_id in the following hours.\n3. If unexpected, suspend the user in your identity provider and revoke their Tailscale sessions and keys.",
+    reference: "https://tailscale.com/kb/1203/audit-logging",
+    tags: &["T1078", "T1078.004"],
+    dedup_minutes: 24 * 60,
+    params: &[crate::engine::ParamDoc { name: "lookback_days", default: "90", doc: "An actor counts as new when not seen logging in for this many days" }],
+    ..Meta::DEFAULT
+};
+
+/// Registration.
+pub const SPEC: Spec = Spec { meta: &META, build };
+
+fn build(params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
+    let lookback_days = u32::try_from(params.u64("lookback_days", 90)?.clamp(1, 3650)).unwrap_or(90);
+    Ok(Box::new(FirstAdminLogin { lookback_days }))
+}
+
+struct FirstAdminLogin {
+    lookback_days: u32,
+}
+
+impl Detection for FirstAdminLogin {
+    fn meta(&self) -> &Meta {
+        &META
+    }
+
+    fn evaluate(&self, row: &LakeRow) -> Verdict {
+        let Some(r) = audit(row) else { return Verdict::No };
+        let console = r.target_type == Some(TargetType::AdminConsole) || r.origin == Some(Origin::AdminConsole);
+        if r.action != Action::Login || !console || r.error.is_some() {
+            return Verdict::No;
+        }
+        match r.actor_id.as_deref().or(r.actor_login_name.as_deref()) {
+            Some(who) => Verdict::Ask(StateQuery::FirstSeen {
+                key: who.to_owned(),
+                within_days: self.lookback_days,
+            }),
+            None => Verdict::No,
+        }
+    }
+
+    fn decide(&self, _row: &LakeRow, answer: StateAnswer) -> bool {
+        answer == StateAnswer::FirstSeen(true)
+    }
+
+    fn title(&self, row: &LakeRow) -> String {
+        audit(row)
+            .map(|r| by_actor(&format!("First Tailscale admin console login in {} days", self.lookback_days), r))
+            .unwrap_or_default()
+    }
+
+    fn dedup(&self, row: &LakeRow) -> String {
+        audit(row)
+            .and_then(|r| r.actor_id.clone().or(r.actor_login_name.clone()))
+            .unwrap_or_default()
+    }
+
+    fn context(&self, row: &LakeRow) -> serde_json::Value {
+        audit(row).map(context).unwrap_or_default()
+    }
+
+    fn tests(&self) -> &'static [TestCase] {
+        TESTS
+    }
+}
+
+const LOGIN: &str = r#"{"eventTime":"2025-03-04T17:00:00Z","origin":"ADMIN_CONSOLE","actor":{"id":"u9","type":"USER","loginName":"mallory@example.com"},"target":{"type":"ADMIN_CONSOLE"},"action":"LOGIN"}"#;
+
+const TESTS: &[TestCase] = &[
+    TestCase::new(
+        "never seen before",
+        LOGIN,
+        Expect::Fire {
+            title: "First Tailscale admin console login in 90 days by mallory@example.com via ADMIN_CONSOLE",
+            severity: Severity::Low,
+            dedup: Some("u9"),
+            context_keys: &["actor_id", "actor_login_name", "origin"],
+        },
+    ),
+    TestCase {
+        name: "near miss: logged in 10 days ago",
+        setup: &[
+            r#"{"eventTime":"2025-02-22T09:00:00Z","origin":"ADMIN_CONSOLE","actor":{"id":"u9","loginName":"mallory@example.com"},"target":{"type":"ADMIN_CONSOLE"},"action":"LOGIN"}"#,
+        ],
+        record: LOGIN,
+        params: "",
+        expect: Expect::Quiet,
+    },
+    TestCase {
+        name: "last login 100 days ago counts as new",
+        setup: &[
+            r#"{"eventTime":"2024-11-20T09:00:00Z","origin":"ADMIN_CONSOLE","actor":{"id":"u9","loginName":"mallory@example.com"},"target":{"type":"ADMIN_CONSOLE"},"action":"LOGIN"}"#,
+        ],
+        record: LOGIN,
+        params: "",
+        expect: Expect::Fire {
+            title: "First Tailscale admin console login in 90 days by mallory@example.com via ADMIN_CONSOLE",
+            severity: Severity::Low,
+            dedup: Some("u9"),
+            context_keys: &["actor_id"],
+        },
+    },
+    TestCase::new(
+        "near miss: a logout",
+        r#"{"eventTime":"2025-03-04T17:00:00Z","origin":"ADMIN_CONSOLE","actor":{"id":"u9"},"target":{"type":"ADMIN_CONSOLE"},"action":"LOGOUT"}"#,
+        Expect::Quiet,
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cases() {
+        crate::engine::testing::assert_cases(&super::SPEC);
+    }
+}

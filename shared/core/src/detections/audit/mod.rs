@@ -1,0 +1,4 @@
+//! Detections over `tailscale_audit` rows.
+
+pub mod first_admin_login;
+pub mod magic_dns_disabled;

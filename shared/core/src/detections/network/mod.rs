@@ -1,0 +1,3 @@
+//! Detections over `tailscale_network` rows.
+
+pub mod port_scan;

@@ -1,0 +1,139 @@
+//! One node touching many distinct host:port pairs in a single ~5 s flow window: a scanner, or
+//! malware enumerating the tailnet.
+
+use crate::engine::registry::Spec;
+use crate::engine::{
+    network, ConfigError, Detection, Expect, LogType, Meta, ParamDoc, Params, Severity, StateAnswer, StateQuery, TestCase, Verdict,
+};
+use crate::lake::{LakeRow, TrafficKind};
+
+/// Metadata.
+pub const META: Meta = Meta {
+    id: "Tailscale.Network.PortScan",
+    name: "Tailscale node scanning the tailnet",
+    log_types: &[LogType::Network],
+    severity: Severity::Medium,
+    description: "A node reached at least N distinct (destination address, port) pairs over virtual or subnet traffic within one flow-log window (one record, about 5 seconds). Legitimate services rarely fan out like this; scanners and worms do.",
+    runbook: "1. Identify the node (node_name, node_user / node_tags) and whether it runs a known scanner or monitoring job.\n2. Query tailscale_network for node_id in the window (window_start) to see every target and whether any connection carried data (rx_bytes > 0).\n3. If unexplained, isolate the node: remove it from the tailnet or restrict it in the policy file, and investigate the host.",
+    reference: "https://tailscale.com/kb/1219/network-flow-logs",
+    tags: &["T1046"],
+    params: &[ParamDoc { name: "min_targets", default: "25", doc: "Distinct (dst ip, dst port) pairs in one record that make a scan" }],
+    ..Meta::DEFAULT
+};
+
+/// Registration.
+pub const SPEC: Spec = Spec { meta: &META, build };
+
+fn build(params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
+    Ok(Box::new(PortScan {
+        min_targets: params.u64("min_targets", 25)?.max(2),
+    }))
+}
+
+struct PortScan {
+    min_targets: u64,
+}
+
+fn node_label(row: &crate::lake::NetworkRow) -> String {
+    match &row.node_name {
+        Some(name) => format!("{name} ({})", row.node_id),
+        None => row.node_id.clone(),
+    }
+}
+
+impl Detection for PortScan {
+    fn meta(&self) -> &Meta {
+        &META
+    }
+
+    fn evaluate(&self, row: &LakeRow) -> Verdict {
+        let Some(r) = network(row) else { return Verdict::No };
+        if !matches!(r.traffic_kind, TrafficKind::Virtual | TrafficKind::Subnet) {
+            return Verdict::No;
+        }
+        let (Some(ip), Some(port)) = (&r.dst_ip, r.dst_port) else {
+            return Verdict::No;
+        };
+        // All rows of one record share the node and the window start: that pair is the record.
+        let record = format!("{}|{}", r.node_id, r.window_start.map_or(0, |t| t.unix_millis()));
+        Verdict::Ask(StateQuery::DistinctCount {
+            key: record,
+            member: format!("{ip}:{port}"),
+            window_minutes: 60,
+        })
+    }
+
+    fn decide(&self, _row: &LakeRow, answer: StateAnswer) -> bool {
+        matches!(answer, StateAnswer::Distinct(n) if n >= self.min_targets)
+    }
+
+    fn title(&self, row: &LakeRow) -> String {
+        network(row)
+            .map(|r| format!("Possible port scan from {}", node_label(r)))
+            .unwrap_or_default()
+    }
+
+    fn dedup(&self, row: &LakeRow) -> String {
+        network(row).map(|r| r.node_id.clone()).unwrap_or_default()
+    }
+
+    fn context(&self, row: &LakeRow) -> serde_json::Value {
+        let Some(r) = network(row) else { return serde_json::Value::Null };
+        serde_json::json!({
+            "node_id": r.node_id,
+            "node_name": r.node_name,
+            "node_user": r.node_user,
+            "node_tags": r.node_tags,
+            "window_start": r.window_start,
+            "min_targets": self.min_targets,
+        })
+    }
+
+    fn tests(&self) -> &'static [TestCase] {
+        TESTS
+    }
+}
+
+const TESTS: &[TestCase] = &[
+    TestCase {
+        name: "five targets with min_targets = 5",
+        setup: &[],
+        record: r#"{"nodeId":"nScan","start":"2025-03-04T17:40:00Z","srcNode":{"nodeId":"nScan","name":"laptop-7.ts.net"},"virtualTraffic":[
+            {"proto":6,"src":"100.64.0.9:40000","dst":"100.64.0.1:22"},{"proto":6,"src":"100.64.0.9:40001","dst":"100.64.0.1:80"},
+            {"proto":6,"src":"100.64.0.9:40002","dst":"100.64.0.2:22"},{"proto":6,"src":"100.64.0.9:40003","dst":"100.64.0.3:443"},
+            {"proto":6,"src":"100.64.0.9:40004","dst":"100.64.0.4:3389"}]}"#,
+        params: "min_targets = 5",
+        expect: Expect::Fire {
+            title: "Possible port scan from laptop-7.ts.net (nScan)",
+            severity: Severity::Medium,
+            dedup: Some("nScan"),
+            context_keys: &["node_id", "window_start", "state"],
+        },
+    },
+    TestCase {
+        name: "near miss: four targets",
+        setup: &[],
+        record: r#"{"nodeId":"nScan","start":"2025-03-04T17:40:00Z","virtualTraffic":[
+            {"proto":6,"src":"100.64.0.9:40000","dst":"100.64.0.1:22"},{"proto":6,"src":"100.64.0.9:40001","dst":"100.64.0.1:80"},
+            {"proto":6,"src":"100.64.0.9:40002","dst":"100.64.0.2:22"},{"proto":6,"src":"100.64.0.9:40003","dst":"100.64.0.3:443"}]}"#,
+        params: "min_targets = 5",
+        expect: Expect::Quiet,
+    },
+    TestCase {
+        name: "near miss: five entries to the same target over physical paths",
+        setup: &[],
+        record: r#"{"nodeId":"nScan","start":"2025-03-04T17:40:00Z","physicalTraffic":[
+            {"src":"100.64.0.1:0","dst":"10.0.0.1:41641"},{"src":"100.64.0.2:0","dst":"10.0.0.2:41641"},{"src":"100.64.0.3:0","dst":"10.0.0.3:41641"},
+            {"src":"100.64.0.4:0","dst":"10.0.0.4:41641"},{"src":"100.64.0.5:0","dst":"10.0.0.5:41641"}]}"#,
+        params: "min_targets = 5",
+        expect: Expect::Quiet,
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cases() {
+        crate::engine::testing::assert_cases(&super::SPEC);
+    }
+}

@@ -1,0 +1,302 @@
+//! The alert-state port and the dedup / threshold state machine.
+//!
+//! Semantics (Panther's): state key = (detection id, dedup string). The first match opens an alert;
+//! matches within the dedup period after the alert's first match attach to it; the first match
+//! after the period opens a new alert (next sequence number). A notification is sent exactly once
+//! per alert, when its match count reaches the threshold.
+//!
+//! Periods are measured in event time, so backtests over history and late batches (Tailscale may
+//! upload up to a day late) behave as if the events had arrived live. An event outside the current
+//! alert's window in either direction opens a new alert.
+//!
+//! [`apply_match`] is the pure transition; implementations make it atomic: a transaction in SQLite,
+//! conditional `UpdateItem`s in DynamoDB (attach if inside the window, else open if the window has
+//! passed, then claim the notification with `notified = false` as the condition), so two detect
+//! invocations racing on one key never page twice.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ports::PortError;
+use crate::time::Timestamp;
+
+/// One match to record.
+#[derive(Debug, Clone)]
+pub struct MatchInput<'a> {
+    /// Detection id.
+    pub rule_id: &'a str,
+    /// Dedup string.
+    pub dedup: &'a str,
+    /// The matching row's event time.
+    pub event_time: Timestamp,
+    /// Dedup period in seconds.
+    pub period_secs: i64,
+    /// Threshold (≥ 1).
+    pub threshold: u32,
+    /// Processing time (becomes the alert's `createdAt`).
+    pub now: Timestamp,
+    /// The matching row as JSON (kept for the alert's first event), bounded by the caller.
+    pub event_json: &'a str,
+}
+
+/// The state of one (detection, dedup) key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DedupState {
+    /// Alert sequence number for this key (1 for the first alert).
+    pub seq: u64,
+    /// Event time of the alert's first match, in ms: the window anchor.
+    pub window_start_ms: i64,
+    /// Matches attached to the current alert.
+    pub count: u64,
+    /// Whether the current alert has notified.
+    pub notified: bool,
+    /// Processing time the alert was opened, in ms.
+    pub created_at_ms: i64,
+    /// The first matching row, as JSON.
+    pub first_event: String,
+}
+
+/// What recording a match decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchOutcome {
+    /// The alert's sequence number.
+    pub seq: u64,
+    /// Matches attached so far, including this one.
+    pub event_count: u64,
+    /// Whether this match is the one that must notify.
+    pub notify: bool,
+    /// When the alert was opened.
+    pub created_at: Timestamp,
+    /// Event time of the alert's first match.
+    pub first_event_time: Timestamp,
+    /// The alert's first matching row, as JSON.
+    pub first_event: String,
+}
+
+/// The pure transition: previous state (if any) + a match → new state + outcome.
+pub fn apply_match(prev: Option<&DedupState>, m: &MatchInput<'_>) -> (DedupState, MatchOutcome) {
+    let t = m.event_time.unix_millis();
+    let period_ms = m.period_secs.saturating_mul(1000);
+    let threshold = u64::from(m.threshold.max(1));
+    let next = match prev {
+        Some(p) if t >= p.window_start_ms.saturating_sub(period_ms) && t < p.window_start_ms.saturating_add(period_ms) => {
+            let count = p.count + 1;
+            let notify = !p.notified && count >= threshold;
+            (
+                DedupState {
+                    count,
+                    notified: p.notified || notify,
+                    ..p.clone()
+                },
+                notify,
+            )
+        }
+        _ => {
+            let notify = threshold <= 1;
+            let seq = prev.map_or(1, |p| p.seq + 1);
+            (
+                DedupState {
+                    seq,
+                    window_start_ms: t,
+                    count: 1,
+                    notified: notify,
+                    created_at_ms: m.now.unix_millis(),
+                    first_event: m.event_json.to_owned(),
+                },
+                notify,
+            )
+        }
+    };
+    let (state, notify) = next;
+    let outcome = MatchOutcome {
+        seq: state.seq,
+        event_count: state.count,
+        notify,
+        created_at: Timestamp::from_unix_millis(state.created_at_ms).unwrap_or(m.now),
+        first_event_time: Timestamp::from_unix_millis(state.window_start_ms).unwrap_or(m.event_time),
+        first_event: state.first_event.clone(),
+    };
+    (state, outcome)
+}
+
+/// Start of the window of `window_minutes` containing `at`, in ms (windows aligned to the epoch).
+pub fn window_start_ms(at: Timestamp, window_minutes: u32) -> i64 {
+    let len = i64::from(window_minutes.max(1)) * 60_000;
+    at.unix_millis().div_euclid(len) * len
+}
+
+/// The alert-state port: dedup / threshold state plus the stateful helpers detections use.
+pub trait AlertState {
+    /// Records one match atomically and says whether to notify.
+    fn record_match(&self, m: MatchInput<'_>) -> impl Future<Output = Result<MatchOutcome, PortError>> + Send;
+
+    /// "First seen": true when `key` was not seen in the `within_secs` before `at`; records it as
+    /// seen at `at` either way.
+    fn first_seen(&self, key: &str, at: Timestamp, within_secs: i64) -> impl Future<Output = Result<bool, PortError>> + Send;
+
+    /// "Sum over window": adds `amount` to `key`'s counter for the window starting at
+    /// `window_start_ms` and returns the new total.
+    fn add_to_window(&self, key: &str, window_start_ms: i64, amount: u64) -> impl Future<Output = Result<u64, PortError>> + Send;
+
+    /// Adds `members` to `key`'s set for the window starting at `window_start_ms` and returns the
+    /// set's size.
+    fn add_distinct(&self, key: &str, window_start_ms: i64, members: &[String]) -> impl Future<Output = Result<u64, PortError>> + Send;
+}
+
+/// In-memory alert state: for tests, `tailwatch detections test` and benchmarks. Not durable.
+#[derive(Debug, Default)]
+pub struct MemoryAlertState {
+    inner: Mutex<MemoryInner>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryInner {
+    dedup: HashMap<(String, String), DedupState>,
+    seen: HashMap<String, i64>,
+    sums: HashMap<(String, i64), u64>,
+    sets: HashMap<(String, i64), std::collections::HashSet<String>>,
+}
+
+impl MemoryAlertState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
+        // A panic while holding the lock cannot leave the maps inconsistent (each op is one insert).
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl AlertState for MemoryAlertState {
+    async fn record_match(&self, m: MatchInput<'_>) -> Result<MatchOutcome, PortError> {
+        let mut inner = self.lock();
+        let key = (m.rule_id.to_owned(), m.dedup.to_owned());
+        let (state, outcome) = apply_match(inner.dedup.get(&key), &m);
+        inner.dedup.insert(key, state);
+        Ok(outcome)
+    }
+
+    async fn first_seen(&self, key: &str, at: Timestamp, within_secs: i64) -> Result<bool, PortError> {
+        let mut inner = self.lock();
+        let t = at.unix_millis();
+        let first = match inner.seen.get(key) {
+            Some(last) => t.saturating_sub(*last) > within_secs.saturating_mul(1000) || t < *last - within_secs.saturating_mul(1000),
+            None => true,
+        };
+        let last = inner.seen.entry(key.to_owned()).or_insert(t);
+        *last = (*last).max(t);
+        Ok(first)
+    }
+
+    async fn add_to_window(&self, key: &str, window_start_ms: i64, amount: u64) -> Result<u64, PortError> {
+        let mut inner = self.lock();
+        let total = inner.sums.entry((key.to_owned(), window_start_ms)).or_insert(0);
+        *total = total.saturating_add(amount);
+        Ok(*total)
+    }
+
+    async fn add_distinct(&self, key: &str, window_start_ms: i64, members: &[String]) -> Result<u64, PortError> {
+        let mut inner = self.lock();
+        let set = inner.sets.entry((key.to_owned(), window_start_ms)).or_default();
+        set.extend(members.iter().cloned());
+        Ok(set.len() as u64)
+    }
+}
+
+/// Runs a future that never waits (in-memory and synchronous adapters) to completion without an
+/// async runtime. Core has no runtime dependency; this is what its own tests and the CLI's
+/// synchronous tools use.
+///
+/// # Panics
+/// If the future returns `Pending` (it is waiting on real I/O: use a runtime instead).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => panic!("block_on: the future is waiting on I/O; run it on an async runtime"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(minute: i64, threshold: u32) -> MatchInput<'static> {
+        let t = Timestamp::from_unix_millis(1_741_108_800_000 + minute * 60_000).unwrap();
+        MatchInput {
+            rule_id: "R",
+            dedup: "d",
+            event_time: t,
+            period_secs: 3600,
+            threshold,
+            now: t,
+            event_json: "{}",
+        }
+    }
+
+    fn run(matches: &[(i64, u32)]) -> Vec<MatchOutcome> {
+        let state = MemoryAlertState::default();
+        matches
+            .iter()
+            .map(|(m, th)| block_on(state.record_match(input(*m, *th))).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn dedup_within_the_period_attaches_and_after_it_opens_a_new_alert() {
+        let out = run(&[(0, 1), (10, 1), (59, 1), (60, 1), (61, 1)]);
+        assert_eq!(
+            out.iter().map(|o| (o.seq, o.event_count, o.notify)).collect::<Vec<_>>(),
+            vec![(1, 1, true), (1, 2, false), (1, 3, false), (2, 1, true), (2, 2, false)]
+        );
+        assert_eq!(
+            out[3].first_event_time,
+            input(60, 1).event_time,
+            "the window is anchored at the new alert's first match"
+        );
+    }
+
+    #[test]
+    fn threshold_notifies_exactly_once_at_n() {
+        let out = run(&[(0, 3), (1, 3), (2, 3), (3, 3), (4, 3)]);
+        assert_eq!(
+            out.iter().map(|o| o.notify).collect::<Vec<_>>(),
+            vec![false, false, true, false, false]
+        );
+        assert_eq!(out[2].event_count, 3);
+    }
+
+    #[test]
+    fn threshold_counts_inside_one_window_only() {
+        let out = run(&[(0, 2), (61, 2), (130, 2), (131, 2)]);
+        assert_eq!(
+            out.iter().map(|o| (o.seq, o.notify)).collect::<Vec<_>>(),
+            vec![(1, false), (2, false), (3, false), (3, true)]
+        );
+    }
+
+    #[test]
+    fn late_events_outside_the_window_open_a_new_alert() {
+        let out = run(&[(600, 1), (0, 1)]);
+        assert_eq!(
+            out.iter().map(|o| (o.seq, o.notify)).collect::<Vec<_>>(),
+            vec![(1, true), (2, true)]
+        );
+    }
+
+    #[test]
+    fn window_helpers() {
+        let state = MemoryAlertState::default();
+        assert_eq!(block_on(state.add_to_window("k", 0, 5)).unwrap(), 5);
+        assert_eq!(block_on(state.add_to_window("k", 0, 7)).unwrap(), 12);
+        assert_eq!(block_on(state.add_to_window("k", 3_600_000, 1)).unwrap(), 1);
+        assert_eq!(block_on(state.add_distinct("s", 0, &["a".into(), "b".into()])).unwrap(), 2);
+        assert_eq!(block_on(state.add_distinct("s", 0, &["b".into(), "c".into()])).unwrap(), 3);
+        let t0 = Timestamp::from_unix_millis(0).unwrap();
+        assert!(block_on(state.first_seen("u", t0, 86_400)).unwrap());
+        assert!(!block_on(state.first_seen("u", t0.plus_seconds(3600), 86_400)).unwrap());
+        assert!(block_on(state.first_seen("u", t0.plus_seconds(3 * 86_400), 86_400)).unwrap());
+        assert_eq!(window_start_ms(Timestamp::from_unix_millis(7_199_999).unwrap(), 60), 3_600_000);
+    }
+}
