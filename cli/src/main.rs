@@ -2,8 +2,14 @@
 //!
 //! Subcommands:
 //! - `replay PATH…`: run files (HEC bodies, NDJSON, API responses, S3 export objects, `.gz` / `.zst`)
-//!   through the pipeline into `<data-dir>/lake` and `<data-dir>/quarantine`.
+//!   through the pipeline into `<data-dir>/lake`, `<data-dir>/quarantine` and `<data-dir>/alerts`.
+//! - `detections list|test`: the catalog and its own test cases.
+//! - `backtest`: run detections over the local lake and report what would have fired.
 
+mod backtest;
+mod config;
+mod detections;
+mod local;
 mod replay;
 
 use std::path::PathBuf;
@@ -24,28 +30,53 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run log files or directories through the pipeline into the local lake.
+    /// Run log files or directories through the pipeline into the local lake, with detections.
     Replay(replay::ReplayArgs),
+    /// The detection catalog.
+    #[command(subcommand)]
+    Detections(detections::DetectionsCommand),
+    /// Run detections over the local lake and report, per detection, what would have fired.
+    Backtest(backtest::BacktestArgs),
 }
 
 /// Shared option: where the local lake, raw batches, quarantine and alert state live.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DataDir {
-    /// Data directory (lake, quarantine, raw batches, alert state).
+    /// Data directory (lake, quarantine, raw batches, alerts, alert state).
     #[arg(long, env = "TAILWATCH_DATA_DIR", default_value = "./tailwatch-data")]
     pub data_dir: PathBuf,
+}
+
+/// Shared option: the config file.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConfigArg {
+    /// Config file (TOML): [server] settings and [detections."<id>"] tuning.
+    #[arg(long, env = "TAILWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// Loads and validates the config.
+    ///
+    /// # Errors
+    /// A config mistake, naming the key.
+    pub fn load(&self) -> anyhow::Result<config::AppConfig> {
+        config::AppConfig::load(self.config.as_deref())
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Replay(args) => replay::run(args),
+        Command::Detections(cmd) => detections::run(cmd),
+        Command::Backtest(args) => backtest::run(args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("tailwatch: error: {e:#}");
-            ExitCode::from(1)
+            ExitCode::from(2)
         }
     }
 }

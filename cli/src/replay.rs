@@ -1,5 +1,6 @@
-//! `tailwatch replay`: files → normalize → local lake + quarantine, with a progress bar and a
-//! summary. The same stage function as the normalize Lambda, on the local adapters.
+//! `tailwatch replay`: files → normalize → local lake + quarantine → detections → alerts, with a
+//! progress bar and a summary. The same stage functions as the Lambda functions, on the local
+//! adapters.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,14 +9,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use tailwatch_core::normalize::SourceContext;
-use tailwatch_core::pipeline::{normalize_object, NormalizeOutcome};
-use tailwatch_core::ports::LakeRecord;
-use tailwatch_core::time::Timestamp;
+use tailwatch_core::engine::Registry;
 use tailwatch_core::wire::DecodeLimits;
-use tailwatch_local::{FileLakeSink, FileQuarantineSink};
+use tailwatch_local::Console;
 
-use crate::DataDir;
+use crate::local::{BatchReport, LocalPipeline};
+use crate::{ConfigArg, DataDir};
 
 /// Arguments of `tailwatch replay`.
 #[derive(clap::Args, Debug)]
@@ -25,6 +24,8 @@ pub struct ReplayArgs {
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub data: DataDir,
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// `p_source_label` for the rows written.
     #[arg(long, default_value = "tailscale-replay")]
     pub label: String,
@@ -70,17 +71,26 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// Runs the replay.
 ///
 /// # Errors
-/// Unreadable inputs or an unwritable data dir. Bad records are not errors: they are quarantined.
+/// Unreadable inputs, a bad config or an unwritable data dir. Bad records are not errors: they are
+/// quarantined.
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
+    let config = args.config.load()?;
+    let registry = Registry::catalog(&config.tuning)?;
     let files = collect_files(&args.paths)?;
     let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
-    let lake = FileLakeSink::new(&args.data.data_dir);
-    let quarantine = FileQuarantineSink::new(&args.data.data_dir);
     let limits = DecodeLimits {
         max_decoded_bytes: args.max_file_mib << 20,
         max_ratio: 1000,
         ..DecodeLimits::default()
     };
+    let console = if args.quiet {
+        Console::Quiet
+    } else {
+        Console::Stdout {
+            color: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        }
+    };
+    let pipeline = LocalPipeline::open(&args.data.data_dir, registry, console, limits)?;
 
     let bar = if args.quiet || total_bytes < (16 << 20) {
         ProgressBar::hidden()
@@ -97,29 +107,18 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     for file in &files {
         let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
         let name = file.display().to_string();
-        let ctx = SourceContext {
-            label: &args.label,
-            file: &name,
-            parse_time: Timestamp::now(),
-        };
-        let outcome = normalize_object(&bytes, &limits, &ctx);
-        write_outcome(&lake, &quarantine, &outcome).with_context(|| format!("writing rows for {name}"))?;
-        summary.add(file, bytes.len(), outcome);
+        // Output files are named after a hash of the input path: replaying the same file again
+        // replaces its rows rather than duplicating them.
+        let batch = format!("replay-{}", &tailwatch_core::normalize::content_id(name.as_bytes())[..16]);
+        let report = bar
+            .suspend(|| pipeline.process(&bytes, &args.label, &name, &batch))
+            .with_context(|| format!("processing {name}"))?;
+        summary.add(file, bytes.len(), report);
         bar.inc(bytes.len() as u64);
     }
     bar.finish_and_clear();
-    summary.print(started.elapsed().as_secs_f64(), &args.data.data_dir, args.quiet);
+    summary.print(started.elapsed().as_secs_f64(), &pipeline, args.quiet);
     Ok(ExitCode::SUCCESS)
-}
-
-fn write_outcome(lake: &FileLakeSink, quarantine: &FileQuarantineSink, outcome: &NormalizeOutcome) -> Result<()> {
-    if !outcome.rows.is_empty() {
-        lake.write(outcome.rows.iter().map(LakeRecord::from_row).collect())?;
-    }
-    if !outcome.quarantined.is_empty() {
-        quarantine.write(&outcome.quarantined)?;
-    }
-    Ok(())
 }
 
 #[derive(Default)]
@@ -131,14 +130,19 @@ struct Summary {
     rows: BTreeMap<&'static str, usize>,
     reasons: BTreeMap<String, usize>,
     examples: Vec<String>,
+    alerts: usize,
+    new_alerts: usize,
 }
 
 impl Summary {
-    fn add(&mut self, file: &Path, bytes: usize, outcome: NormalizeOutcome) {
+    fn add(&mut self, file: &Path, bytes: usize, report: BatchReport) {
+        let outcome = report.outcome;
         self.files += 1;
         self.bytes += bytes;
         self.audit_records += outcome.audit_records;
         self.network_records += outcome.network_records;
+        self.alerts += report.alerts.len();
+        self.new_alerts += report.delivered;
         for row in &outcome.rows {
             *self.rows.entry(row.table().name).or_insert(0) += 1;
         }
@@ -151,39 +155,42 @@ impl Summary {
         }
     }
 
-    fn print(&self, seconds: f64, data_dir: &Path, quiet: bool) {
+    fn print(&self, seconds: f64, pipeline: &LocalPipeline, quiet: bool) {
         let mb = self.bytes as f64 / 1e6;
+        let rate = if seconds > 0.0 { mb / seconds } else { 0.0 };
         let quarantined: usize = self.reasons.values().sum();
-        if !quiet {
+        if quiet {
             println!(
-                "replayed {} file(s), {:.2} MB in {:.2}s ({:.1} MB/s)",
-                self.files,
-                mb,
-                seconds,
-                if seconds > 0.0 { mb / seconds } else { 0.0 }
-            );
-            println!("records: {} audit, {} network", self.audit_records, self.network_records);
-            for (table, n) in &self.rows {
-                println!("  {table:<20} {n:>10} rows");
-            }
-            if quarantined > 0 {
-                println!("quarantined: {quarantined}");
-                for (reason, n) in &self.reasons {
-                    println!("  {reason:<20} {n:>10}");
-                }
-                for e in &self.examples {
-                    println!("  - {e}");
-                }
-            }
-            println!("lake: {}", data_dir.join("lake").display());
-        } else {
-            println!(
-                "records={} rows={} quarantined={} mb_per_s={:.1}",
+                "records={} rows={} quarantined={} alerts={} new_alerts={} mb_per_s={rate:.1}",
                 self.audit_records + self.network_records,
                 self.rows.values().sum::<usize>(),
                 quarantined,
-                if seconds > 0.0 { mb / seconds } else { 0.0 }
+                self.alerts,
+                self.new_alerts
             );
+            return;
         }
+        println!("replayed {} file(s), {mb:.2} MB in {seconds:.2}s ({rate:.1} MB/s)", self.files);
+        println!("records: {} audit, {} network", self.audit_records, self.network_records);
+        for (table, n) in &self.rows {
+            println!("  {table:<20} {n:>10} rows");
+        }
+        if quarantined > 0 {
+            println!("quarantined: {quarantined}");
+            for (reason, n) in &self.reasons {
+                println!("  {reason:<20} {n:>10}");
+            }
+            for e in &self.examples {
+                println!("  - {e}");
+            }
+        }
+        println!(
+            "alerts: {} ({} new, {} already delivered before)",
+            self.alerts,
+            self.new_alerts,
+            self.alerts - self.new_alerts
+        );
+        println!("lake: {}", pipeline.data_dir.join("lake").display());
+        println!("alerts file: {}", pipeline.alerts_dir().display());
     }
 }

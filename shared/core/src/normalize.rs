@@ -140,6 +140,11 @@ fn preview(text: &str) -> String {
     s
 }
 
+/// A 128-bit content id (hex) of some bytes.
+pub fn content_id(bytes: &[u8]) -> String {
+    hex128(blake3::hash(bytes).as_bytes())
+}
+
 /// Lower-case hex of the first 128 bits of a hash.
 pub fn hex128(hash: &[u8; 32]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -89,9 +89,19 @@ pub trait RawStore {
 
 /// Where lake rows go (Firehose in AWS, partitioned gzip files locally).
 pub trait LakeSink {
-    /// Writes rows. On `Err`, none or some may have been written; callers retry the whole call and
-    /// rely on `p_row_id` for idempotence.
-    fn put_rows(&self, records: Vec<LakeRecord>) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Writes rows. `batch` is a stable id of the batch they come from (the raw object's name):
+    /// sinks that name files after it replace on a re-write instead of duplicating. On `Err`, none
+    /// or some may have been written; callers retry the whole call and rely on `p_row_id`.
+    fn put_rows(&self, batch: &str, records: Vec<LakeRecord>) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Where alert notifications go (SNS in AWS; stdout, the alerts file and webhooks locally).
+pub trait AlertSink {
+    /// A stable name, used to remember per sink which alerts were delivered.
+    fn name(&self) -> &str;
+    /// Delivers one alert. `Err` with `retryable` means "try again later"; the caller does not mark
+    /// it delivered.
+    fn deliver(&self, alert: &crate::engine::Alert) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// Where rejected values go.

@@ -25,16 +25,40 @@ impl FileLakeSink {
         &self.root
     }
 
-    /// Writes records synchronously, returning the files written.
+    /// Writes records synchronously as `<partition>/<batch>.json.gz`, returning the files written.
+    /// Writing the same batch again replaces its files (atomically), so reprocessing a raw batch
+    /// after a crash never duplicates rows.
     ///
     /// # Errors
     /// The first I/O error; files already written stay (rows are idempotent by `p_row_id`).
-    pub fn write(&self, records: Vec<LakeRecord>) -> std::io::Result<Vec<PathBuf>> {
-        write_partitioned(&self.root, records)
+    pub fn write(&self, batch: &str, records: Vec<LakeRecord>) -> std::io::Result<Vec<PathBuf>> {
+        write_partitioned(&self.root, batch, records)
     }
 }
 
-fn write_partitioned(root: &Path, records: Vec<LakeRecord>) -> std::io::Result<Vec<PathBuf>> {
+/// A file stem from a batch id: its last path segment without extensions, filesystem-safe.
+fn stem(batch: &str) -> String {
+    let last = batch.rsplit('/').next().unwrap_or(batch);
+    let base = last.split('.').next().unwrap_or(last);
+    let safe: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.is_empty() {
+        uuid::Uuid::new_v4().to_string()
+    } else {
+        safe
+    }
+}
+
+fn write_partitioned(root: &Path, batch: &str, records: Vec<LakeRecord>) -> std::io::Result<Vec<PathBuf>> {
+    let name = stem(batch);
     let mut groups: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for r in records {
         let buf = groups.entry(r.table.partition(&r.event_time)).or_default();
@@ -43,7 +67,7 @@ fn write_partitioned(root: &Path, records: Vec<LakeRecord>) -> std::io::Result<V
     }
     let mut written = Vec::with_capacity(groups.len());
     for (partition, ndjson) in groups {
-        let path = root.join(partition).join(format!("{}.json.gz", uuid::Uuid::new_v4()));
+        let path = root.join(partition).join(format!("{name}.json.gz"));
         crate::write_atomically(&path, &tailwatch_core::wire::decode::gzip(&ndjson))?;
         written.push(path);
     }
@@ -51,8 +75,8 @@ fn write_partitioned(root: &Path, records: Vec<LakeRecord>) -> std::io::Result<V
 }
 
 impl LakeSink for FileLakeSink {
-    async fn put_rows(&self, records: Vec<LakeRecord>) -> Result<(), PortError> {
-        self.write(records)
+    async fn put_rows(&self, batch: &str, records: Vec<LakeRecord>) -> Result<(), PortError> {
+        self.write(batch, records)
             .map(|_| ())
             .map_err(|e| PortError::retryable("write lake files", e.to_string()))
     }
@@ -72,18 +96,18 @@ impl FileQuarantineSink {
         }
     }
 
-    /// Writes rows synchronously.
+    /// Writes rows synchronously, named after the `source` they came from.
     ///
     /// # Errors
     /// The first I/O error.
-    pub fn write(&self, rows: &[QuarantineRow]) -> std::io::Result<Vec<PathBuf>> {
-        write_partitioned(&self.root, rows.iter().map(LakeRecord::from_quarantine).collect())
+    pub fn write(&self, source: &str, rows: &[QuarantineRow]) -> std::io::Result<Vec<PathBuf>> {
+        write_partitioned(&self.root, source, rows.iter().map(LakeRecord::from_quarantine).collect())
     }
 }
 
 impl QuarantineSink for FileQuarantineSink {
-    async fn put_quarantine(&self, _source: &str, rows: &[QuarantineRow]) -> Result<(), PortError> {
-        self.write(rows)
+    async fn put_quarantine(&self, source: &str, rows: &[QuarantineRow]) -> Result<(), PortError> {
+        self.write(source, rows)
             .map(|_| ())
             .map_err(|e| PortError::retryable("write quarantine files", e.to_string()))
     }

@@ -8,13 +8,19 @@
 //! <data-dir>/raw/<source>/dt=YYYY-MM-DD/hour=HH/<uuid>.ndjson.zst
 //! <data-dir>/lake/<table>/dt=YYYY-MM-DD/hour=HH/<uuid>.json.gz
 //! <data-dir>/quarantine/…  (the tailwatch_quarantine table, same layout)
+//! <data-dir>/alerts/YYYY-MM-DD.ndjson  (one alert payload per line)
+//! <data-dir>/state.db  (alert state: dedup, thresholds, first-seen, delivered marks)
 //! ```
 
+mod alerts;
 mod lake;
 mod raw;
+mod state;
 
+pub use alerts::{read_alerts, render, Console, FileAlertSink};
 pub use lake::{FileLakeSink, FileQuarantineSink};
 pub use raw::DirRawStore;
+pub use state::SqliteAlertState;
 
 use std::io::Write;
 use std::path::Path;

@@ -96,6 +96,7 @@ pub async fn evaluate<S: AlertState>(
             .record_match(MatchInput {
                 rule_id: det.meta().id,
                 dedup: &dedup,
+                row_id: &p.row.standard().p_row_id,
                 event_time: p.row.standard().p_event_time,
                 period_secs: i64::from(entry.dedup_minutes) * 60,
                 threshold: entry.threshold,

@@ -30,6 +30,9 @@ pub struct MatchInput<'a> {
     pub rule_id: &'a str,
     /// Dedup string.
     pub dedup: &'a str,
+    /// The matching row's `p_row_id`: recording the same row twice (a retried batch, a redelivered
+    /// SQS message, a restart) returns the first outcome instead of counting it again.
+    pub row_id: &'a str,
     /// The matching row's event time.
     pub event_time: Timestamp,
     /// Dedup period in seconds.
@@ -74,6 +77,8 @@ pub struct MatchOutcome {
     pub first_event_time: Timestamp,
     /// The alert's first matching row, as JSON.
     pub first_event: String,
+    /// True when this (detection, row) was recorded before: the outcome is the stored one.
+    pub duplicate: bool,
 }
 
 /// The pure transition: previous state (if any) + a match → new state + outcome.
@@ -118,6 +123,7 @@ pub fn apply_match(prev: Option<&DedupState>, m: &MatchInput<'_>) -> (DedupState
         created_at: Timestamp::from_unix_millis(state.created_at_ms).unwrap_or(m.now),
         first_event_time: Timestamp::from_unix_millis(state.window_start_ms).unwrap_or(m.event_time),
         first_event: state.first_event.clone(),
+        duplicate: false,
     };
     (state, outcome)
 }
@@ -130,7 +136,9 @@ pub fn window_start_ms(at: Timestamp, window_minutes: u32) -> i64 {
 
 /// The alert-state port: dedup / threshold state plus the stateful helpers detections use.
 pub trait AlertState {
-    /// Records one match atomically and says whether to notify.
+    /// Records one match atomically and says whether to notify. Idempotent per (detection, row id):
+    /// a repeat returns the stored outcome with `duplicate = true`, so a retried batch re-produces
+    /// the same alert (same `alertId`) instead of counting twice or losing it.
     fn record_match(&self, m: MatchInput<'_>) -> impl Future<Output = Result<MatchOutcome, PortError>> + Send;
 
     /// "First seen": true when `key` was not seen in the `within_secs` before `at`; records it as
@@ -144,6 +152,12 @@ pub trait AlertState {
     /// Adds `members` to `key`'s set for the window starting at `window_start_ms` and returns the
     /// set's size.
     fn add_distinct(&self, key: &str, window_start_ms: i64, members: &[String]) -> impl Future<Output = Result<u64, PortError>> + Send;
+
+    /// Whether `alert_id` was already delivered to `sink` (so a retry does not page twice).
+    fn is_delivered(&self, alert_id: &str, sink: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
+
+    /// Records that `alert_id` was delivered to `sink`.
+    fn mark_delivered(&self, alert_id: &str, sink: &str) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// In-memory alert state: for tests, `tailwatch detections test` and benchmarks. Not durable.
@@ -158,6 +172,8 @@ struct MemoryInner {
     seen: HashMap<String, i64>,
     sums: HashMap<(String, i64), u64>,
     sets: HashMap<(String, i64), std::collections::HashSet<String>>,
+    rows: HashMap<(String, String), MatchOutcome>,
+    delivered: std::collections::HashSet<(String, String)>,
 }
 
 impl MemoryAlertState {
@@ -170,9 +186,17 @@ impl MemoryAlertState {
 impl AlertState for MemoryAlertState {
     async fn record_match(&self, m: MatchInput<'_>) -> Result<MatchOutcome, PortError> {
         let mut inner = self.lock();
+        let row_key = (m.rule_id.to_owned(), m.row_id.to_owned());
+        if let Some(previous) = inner.rows.get(&row_key) {
+            return Ok(MatchOutcome {
+                duplicate: true,
+                ..previous.clone()
+            });
+        }
         let key = (m.rule_id.to_owned(), m.dedup.to_owned());
         let (state, outcome) = apply_match(inner.dedup.get(&key), &m);
         inner.dedup.insert(key, state);
+        inner.rows.insert(row_key, outcome.clone());
         Ok(outcome)
     }
 
@@ -200,6 +224,15 @@ impl AlertState for MemoryAlertState {
         let set = inner.sets.entry((key.to_owned(), window_start_ms)).or_default();
         set.extend(members.iter().cloned());
         Ok(set.len() as u64)
+    }
+
+    async fn is_delivered(&self, alert_id: &str, sink: &str) -> Result<bool, PortError> {
+        Ok(self.lock().delivered.contains(&(alert_id.to_owned(), sink.to_owned())))
+    }
+
+    async fn mark_delivered(&self, alert_id: &str, sink: &str) -> Result<(), PortError> {
+        self.lock().delivered.insert((alert_id.to_owned(), sink.to_owned()));
+        Ok(())
     }
 }
 

@@ -1,6 +1,11 @@
 //! The pipeline stages every shell calls: the CLI, `tailwatch serve`, and the Lambda functions all
 //! run exactly these functions, so local and AWS behaviour cannot drift.
 
+pub mod auth;
+pub mod detect;
+pub mod ingest;
 pub mod normalize;
 
+pub use detect::{detect, DetectReport};
+pub use ingest::{ingest, HecResponse, IngestReport, IngestRequest};
 pub use normalize::{normalize_body, normalize_object, NormalizeOutcome};

@@ -1,0 +1,229 @@
+//! Ingest stage: the HTTP contract of ARCHITECTURE.md §3, as one function both `tailwatch serve`
+//! and the ingest Lambda call, so their behaviour is the same byte for byte.
+//!
+//! Order of checks (cheapest and least revealing first): auth → size → decoding → framing and
+//! validation. Nothing is stored for a 401, 413 or 415. Accepted records are stored as one raw
+//! batch before the 200; values that cannot become rows are quarantined with their reason. The
+//! answer is Splunk HEC's, so Tailscale's Splunk destination understands it.
+
+use serde_json::json;
+
+use crate::normalize::{normalize_record, SourceContext};
+use crate::ports::{QuarantineSink, RawStore};
+use crate::quarantine::{Origin, QuarantineRow};
+use crate::time::Timestamp;
+use crate::wire::{decode_body, DecodeError, DecodeLimits, Frame};
+
+pub use super::auth::{authenticate, AuthError, Tokens};
+
+/// An HTTP answer: status and HEC JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HecResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: String,
+}
+
+impl HecResponse {
+    fn new(status: u16, body: serde_json::Value) -> Self {
+        HecResponse {
+            status,
+            body: body.to_string(),
+        }
+    }
+
+    /// HEC `code` of the body.
+    pub fn code(&self) -> i64 {
+        serde_json::from_str::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|v| v["code"].as_i64())
+            .unwrap_or(-1)
+    }
+}
+
+/// Where an error maps to a status and HEC code: the one place that does.
+fn error_response(status: u16, code: u16, text: &str, extra: Option<(&str, serde_json::Value)>) -> HecResponse {
+    let mut body = json!({ "text": text, "code": code });
+    if let Some((k, v)) = extra {
+        body[k] = v;
+    }
+    HecResponse::new(status, body)
+}
+
+impl From<&AuthError> for HecResponse {
+    fn from(e: &AuthError) -> Self {
+        let code = match e {
+            AuthError::Missing => 2,
+            AuthError::Malformed(_) => 3,
+            AuthError::WrongToken => 4,
+        };
+        error_response(401, code, &e.to_string(), None)
+    }
+}
+
+impl From<&DecodeError> for HecResponse {
+    fn from(e: &DecodeError) -> Self {
+        match e {
+            DecodeError::BodyTooLarge { .. } | DecodeError::TooLarge { .. } => error_response(413, 6, &e.to_string(), None),
+            DecodeError::UnsupportedEncoding(_) => error_response(415, 6, &e.to_string(), None),
+            _ => error_response(400, 6, &e.to_string(), None),
+        }
+    }
+}
+
+/// Storage failed: Tailscale retries a 503 (HEC "server is busy").
+pub fn storage_unavailable() -> HecResponse {
+    error_response(503, 9, "Server is busy: storage is unavailable, retry later", None)
+}
+
+/// One request as the shells see it.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestRequest<'a> {
+    /// Every `Authorization` header value (more than one is refused).
+    pub authorization: &'a [&'a [u8]],
+    /// `Content-Encoding`, if any.
+    pub content_encoding: Option<&'a str>,
+    /// The body as received.
+    pub body: &'a [u8],
+    /// Source label (`tailscale-http`), also the raw key's `<source>`.
+    pub source: &'a str,
+    /// When the request arrived.
+    pub received_at: Timestamp,
+}
+
+/// Counts of one ingest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Records accepted and stored.
+    pub accepted: usize,
+    /// Values quarantined.
+    pub quarantined: usize,
+    /// Raw object key written, if any.
+    pub raw_key: Option<String>,
+}
+
+/// Where the raw batch of a request goes: `raw/<source>/dt=YYYY-MM-DD/hour=HH/<ms>-<hash>.ndjson.zst`,
+/// partitioned by arrival time. The name is sortable by arrival and unique per body.
+pub fn raw_key(source: &str, received_at: Timestamp, body: &[u8]) -> String {
+    let (dt, hour) = received_at.partition();
+    let hash = crate::normalize::content_id(body);
+    let safe: String = source
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "raw/{safe}/dt={dt}/hour={hour}/{:013}-{}.ndjson.zst",
+        received_at.unix_millis().max(0),
+        &hash[..16]
+    )
+}
+
+/// Handles one ingest request: authenticates, decodes, frames and validates, stores accepted
+/// records as one raw batch and bad values in quarantine, and answers.
+///
+/// A 200 is only returned after the raw batch is durably stored; a storage failure is a 503 that
+/// Tailscale retries (nothing half-written is visible: stores write atomically).
+pub async fn ingest<R: RawStore, Q: QuarantineSink>(
+    req: IngestRequest<'_>,
+    tokens: &Tokens,
+    limits: &DecodeLimits,
+    raw: &R,
+    quarantine: &Q,
+) -> (HecResponse, IngestReport) {
+    if let Err(e) = authenticate(req.authorization, tokens) {
+        return ((&e).into(), IngestReport::default());
+    }
+    let body = match decode_body(req.body, req.content_encoding, limits) {
+        Ok((body, _)) => body,
+        Err(e) => return ((&e).into(), IngestReport::default()),
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return (error_response(400, 5, "No data", None), IngestReport::default());
+    }
+
+    let key = raw_key(req.source, req.received_at, req.body);
+    let ctx = SourceContext {
+        label: req.source,
+        file: &key,
+        parse_time: req.received_at,
+    };
+    let origin = Origin {
+        label: req.source,
+        file: &key,
+    };
+    let mut ndjson = Vec::with_capacity(body.len() + 64);
+    let mut rows = Vec::new();
+    let mut bad: Vec<QuarantineRow> = Vec::new();
+    let mut accepted = 0usize;
+    for frame in crate::wire::frames(&body) {
+        match frame {
+            Frame::Record(record) => {
+                rows.clear();
+                match normalize_record(&record, &ctx, &mut rows) {
+                    Ok(_) => {
+                        accepted += 1;
+                        // A newline byte inside a valid JSON value can only be whitespace.
+                        ndjson.extend(record.stored.bytes().map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+                        ndjson.push(b'\n');
+                    }
+                    Err(r) => bad.push(QuarantineRow::new(
+                        origin,
+                        req.received_at,
+                        r.reason,
+                        r.message,
+                        r.field,
+                        record.index,
+                        record.line,
+                        record.stored.as_bytes(),
+                    )),
+                }
+            }
+            Frame::Bad(b) => bad.push(QuarantineRow::new(
+                origin,
+                req.received_at,
+                b.reason,
+                b.message,
+                None,
+                b.index,
+                b.line,
+                b.text,
+            )),
+        }
+    }
+
+    if !bad.is_empty() && quarantine.put_quarantine(&key, &bad).await.is_err() {
+        return (storage_unavailable(), IngestReport::default());
+    }
+    let report = IngestReport {
+        accepted,
+        quarantined: bad.len(),
+        raw_key: (accepted > 0).then(|| key.clone()),
+    };
+    if accepted == 0 {
+        let first = &bad[0];
+        let text = format!(
+            "Invalid data format: value {} (line {}): {}",
+            first.value_index, first.line, first.message
+        );
+        return (
+            error_response(400, 6, &text, Some(("invalid-event-number", json!(first.value_index)))),
+            report,
+        );
+    }
+    if raw.put_raw(&key, crate::wire::decode::zstd_compress(&ndjson, 3)).await.is_err() {
+        return (storage_unavailable(), IngestReport { raw_key: None, ..report });
+    }
+    let mut body = json!({ "text": "Success", "code": 0, "accepted": accepted, "quarantined": bad.len() });
+    if let Some(first) = bad.first() {
+        body["first_quarantined"] =
+            json!({ "index": first.value_index, "line": first.line, "reason": first.reason, "message": first.message });
+    }
+    (HecResponse::new(200, body), report)
+}
