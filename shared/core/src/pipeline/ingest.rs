@@ -72,6 +72,11 @@ impl From<&DecodeError> for HecResponse {
     }
 }
 
+/// The body was larger than the limit before it was fully read (the shell's early check).
+pub fn body_too_large(limit: usize) -> HecResponse {
+    error_response(413, 6, &format!("body is over the limit of {limit} bytes; send smaller batches"), None)
+}
+
 /// Storage failed: Tailscale retries a 503 (HEC "server is busy").
 pub fn storage_unavailable() -> HecResponse {
     error_response(503, 9, "Server is busy: storage is unavailable, retry later", None)
@@ -90,6 +95,9 @@ pub struct IngestRequest<'a> {
     pub source: &'a str,
     /// When the request arrived.
     pub received_at: Timestamp,
+    /// A unique id of this request (the Lambda request id, a UUID locally): part of the raw key,
+    /// so two identical bodies arriving in the same millisecond are two batches.
+    pub request_id: &'a str,
 }
 
 /// Counts of one ingest.
@@ -103,26 +111,13 @@ pub struct IngestReport {
     pub raw_key: Option<String>,
 }
 
-/// Where the raw batch of a request goes: `raw/<source>/dt=YYYY-MM-DD/hour=HH/<ms>-<hash>.ndjson.zst`,
-/// partitioned by arrival time. The name is sortable by arrival and unique per body.
-pub fn raw_key(source: &str, received_at: Timestamp, body: &[u8]) -> String {
+/// Where the raw batch of a request goes:
+/// `raw/<source>/dt=YYYY-MM-DD/hour=HH/<arrival ms>-<request id>.ndjson.zst`, partitioned by
+/// arrival time. Names sort by arrival and are unique per request.
+pub fn raw_key(source: &str, received_at: Timestamp, request_id: &str) -> String {
     let (dt, hour) = received_at.partition();
-    let hash = crate::normalize::content_id(body);
-    let safe: String = source
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!(
-        "raw/{safe}/dt={dt}/hour={hour}/{:013}-{}.ndjson.zst",
-        received_at.unix_millis().max(0),
-        &hash[..16]
-    )
+    let safe = |s: &str| -> String { s.chars().take(64).map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect() };
+    format!("raw/{}/dt={dt}/hour={hour}/{:013}-{}.ndjson.zst", safe(source), received_at.unix_millis().max(0), safe(request_id))
 }
 
 /// Handles one ingest request: authenticates, decodes, frames and validates, stores accepted
@@ -148,7 +143,7 @@ pub async fn ingest<R: RawStore, Q: QuarantineSink>(
         return (error_response(400, 5, "No data", None), IngestReport::default());
     }
 
-    let key = raw_key(req.source, req.received_at, req.body);
+    let key = raw_key(req.source, req.received_at, req.request_id);
     let ctx = SourceContext {
         label: req.source,
         file: &key,
@@ -226,4 +221,106 @@ pub async fn ingest<R: RawStore, Q: QuarantineSink>(
             json!({ "index": first.value_index, "line": first.line, "reason": first.reason, "message": first.message });
     }
     (HecResponse::new(200, body), report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::engine::state::block_on;
+    use crate::ports::PortError;
+
+    #[derive(Default)]
+    struct Raw {
+        fail: bool,
+        stored: Mutex<Vec<(String, Vec<u8>)>>,
+    }
+    impl RawStore for Raw {
+        async fn put_raw(&self, key: &str, bytes: Vec<u8>) -> Result<(), PortError> {
+            if self.fail {
+                return Err(PortError::retryable("put raw", "storage down"));
+            }
+            self.stored.lock().unwrap().push((key.to_owned(), bytes));
+            Ok(())
+        }
+    }
+    #[derive(Default)]
+    struct Quarantine {
+        fail: bool,
+        rows: Mutex<Vec<QuarantineRow>>,
+    }
+    impl QuarantineSink for Quarantine {
+        async fn put_quarantine(&self, _source: &str, rows: &[QuarantineRow]) -> Result<(), PortError> {
+            if self.fail {
+                return Err(PortError::retryable("put quarantine", "storage down"));
+            }
+            self.rows.lock().unwrap().extend_from_slice(rows);
+            Ok(())
+        }
+    }
+
+    const AUDIT: &[u8] = include_bytes!("../../../../tests/fixtures/tailscale/audit-stream.hec");
+    const MIXED: &[u8] = include_bytes!("../../../../tests/fixtures/tailscale/bad/mixed-good-and-bad.ndjson");
+
+    fn request<'a>(auth: &'a [&'a [u8]], body: &'a [u8]) -> IngestRequest<'a> {
+        IngestRequest {
+            authorization: auth,
+            content_encoding: None,
+            body,
+            source: "tailscale-http",
+            received_at: Timestamp::parse("2026-01-02T03:04:05Z").unwrap(),
+            request_id: "req-1",
+        }
+    }
+
+    fn run(raw: &Raw, q: &Quarantine, body: &[u8]) -> (HecResponse, IngestReport) {
+        let tokens = Tokens::new(["t0k"]);
+        block_on(ingest(request(&[b"Bearer t0k"], body), &tokens, &DecodeLimits::default(), raw, q))
+    }
+
+    #[test]
+    fn accepted_records_are_stored_as_one_zstd_ndjson_batch_before_the_200() {
+        let (raw, q) = (Raw::default(), Quarantine::default());
+        let (resp, report) = run(&raw, &q, AUDIT);
+        assert_eq!((resp.status, resp.code()), (200, 0));
+        assert_eq!(report.accepted, 15);
+        let stored = raw.stored.lock().unwrap();
+        assert_eq!(stored[0].0, "raw/tailscale-http/dt=2026-01-02/hour=03/1767323045000-req-1.ndjson.zst");
+        let ndjson = crate::wire::decode_object(&stored[0].1, &DecodeLimits::default()).unwrap();
+        let lines: Vec<&[u8]> = ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.len(), 15);
+        assert!(lines[0].starts_with(br#"{"time":1741108869.412,"event":"#), "the whole envelope, as received");
+    }
+
+    #[test]
+    fn storage_down_is_a_503_code_9_and_nothing_half_written() {
+        let (raw, q) = (Raw { fail: true, ..Raw::default() }, Quarantine::default());
+        let (resp, report) = run(&raw, &q, AUDIT);
+        assert_eq!((resp.status, resp.code()), (503, 9));
+        assert_eq!(report.raw_key, None);
+        let (raw, q) = (Raw::default(), Quarantine { fail: true, ..Quarantine::default() });
+        let (resp, _) = run(&raw, &q, MIXED);
+        assert_eq!((resp.status, resp.code()), (503, 9), "bad records that cannot be quarantined are not silently dropped");
+        assert!(raw.stored.lock().unwrap().is_empty(), "and the good ones are not stored without them: Tailscale retries the whole batch");
+    }
+
+    #[test]
+    fn partial_batches_accept_the_good_and_quarantine_the_bad() {
+        let (raw, q) = (Raw::default(), Quarantine::default());
+        let (resp, report) = run(&raw, &q, MIXED);
+        assert_eq!((resp.status, report.accepted, report.quarantined), (200, 2, 1));
+        let body: serde_json::Value = serde_json::from_str(&resp.body).unwrap();
+        assert_eq!(body["first_quarantined"]["reason"], "invalid_json");
+        assert_eq!(q.rows.lock().unwrap()[0].line, 2);
+    }
+
+    #[test]
+    fn auth_failures_store_nothing() {
+        let (raw, q) = (Raw::default(), Quarantine::default());
+        let tokens = Tokens::new(["t0k"]);
+        let (resp, _) = block_on(ingest(request(&[], MIXED), &tokens, &DecodeLimits::default(), &raw, &q));
+        assert_eq!((resp.status, resp.code()), (401, 2));
+        assert!(raw.stored.lock().unwrap().is_empty() && q.rows.lock().unwrap().is_empty());
+    }
 }
