@@ -10,10 +10,12 @@ DATA_DIR ?= ./tailwatch-data
 
 .PHONY: run test setup lint fmt unit e2e build clean
 
+LISTEN ?= 127.0.0.1:8088
+
 ## run: build and start local tailwatch on the embedded default (no AWS account needed)
 run:
-	$(CARGO) build --release -p tailwatch-cli
-	./target/release/tailwatch replay --data-dir $(DATA_DIR) tests/fixtures/tailscale/audit-stream.hec tests/fixtures/tailscale/network-stream.hec.gz
+	$(CARGO) build --profile local -p tailwatch-cli
+	./target/local/tailwatch serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 ## test: set up and pass every test
 test: setup lint unit e2e

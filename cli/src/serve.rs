@@ -175,7 +175,15 @@ fn print_banner(addr: SocketAddr, data_dir: &Path, generated: Option<&str>, toke
             println!("    Token:            {token}\n");
             println!("Try it:\n    curl -sS -u user:{token} --data-binary @tests/fixtures/tailscale/audit-stream.hec http://{addr}/services/collector/event\n");
         }
-        None => println!("ingest token: from {token_source} (not printed)"),
+        None => {
+            println!("ingest token: from {token_source} (not printed)");
+            if token_source == "the token file" {
+                println!(
+                    "Try it:\n    curl -sS -u user:$(cat {}) --data-binary @tests/fixtures/tailscale/audit-stream.hec http://{addr}/services/collector/event",
+                    token_file(data_dir).display()
+                );
+            }
+        }
     }
     if recovering > 0 {
         println!("recovering {recovering} raw batch(es) accepted before the last stop but not processed");
