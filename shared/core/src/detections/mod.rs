@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod common;
 pub mod network;
+pub mod policy;
 
 use crate::engine::registry::Spec;
 
@@ -11,7 +12,32 @@ use crate::engine::registry::Spec;
 pub const ALL: &[Spec] = &[
     audit::magic_dns_disabled::SPEC,
     audit::first_admin_login::SPEC,
+    audit::dns_changed::SPEC,
+    audit::https_disabled::SPEC,
+    audit::device_approval_disabled::SPEC,
+    audit::user_approval_disabled::SPEC,
+    audit::tailnet_lock_disabled::SPEC,
+    audit::log_streaming_tampered::SPEC,
+    audit::role_escalated::SPEC,
+    audit::auth_key_created::SPEC,
+    audit::api_access_created::SPEC,
+    audit::key_expiry_disabled::SPEC,
+    audit::exit_node_approved::SPEC,
+    audit::posture_weakened::SPEC,
+    audit::webhook_changed::SPEC,
+    audit::key_duration_extended::SPEC,
+    audit::support_access::SPEC,
+    audit::external_user_joined::SPEC,
+    audit::repeated_failures::SPEC,
+    audit::mass_deletion::SPEC,
+    audit::policy_file_changed::SPEC,
+    audit::funnel_enabled::SPEC,
+    audit::ssh_accept_rule_added::SPEC,
     network::port_scan::SPEC,
+    network::lateral_admin_port::SPEC,
+    network::exit_egress_spike::SPEC,
+    network::large_transfer::SPEC,
+    network::new_underlay_endpoint::SPEC,
 ];
 
 #[cfg(test)]

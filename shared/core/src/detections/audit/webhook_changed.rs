@@ -1,0 +1,131 @@
+//! Webhook endpoints changed: a new endpoint receives the tailnet's event stream, and a deleted or
+//! re-pointed one stops the notifications responders rely on.
+
+use crate::detections::common::{by_actor, change_context, target_label};
+use crate::engine::registry::Spec;
+use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
+use crate::lake::{AuditRow, LakeRow};
+use crate::record::{Action, TargetProperty, TargetType};
+
+/// Metadata.
+pub const META: Meta = Meta {
+    id: "Tailscale.Webhook.Changed",
+    name: "Tailscale webhook changed",
+    severity: Severity::Low,
+    description: "A webhook endpoint was created, deleted, or updated (its secret rotated or its subscribed events changed). A new endpoint sends tailnet events (new nodes, users, policy changes) to a URL of the creator's choice; deleting or narrowing one silences notifications. Fires for every origin.",
+    runbook: "1. Check the endpoint (target_name / target_id) and, for updates, old / new in the alert context: is the URL yours, and which events were dropped?\n2. Confirm with the actor (actor_login_name, actor_type, origin) that the change was intended.\n3. If not, delete or restore the endpoint on the admin console Webhooks page and revoke the actor's keys or sessions.",
+    reference: "https://tailscale.com/kb/1213/webhooks",
+    tags: &["T1562.001", "T1567"],
+    ..Meta::DEFAULT
+};
+
+/// Registration.
+pub const SPEC: Spec = Spec { meta: &META, build };
+
+fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
+    Ok(Box::new(WebhookChanged))
+}
+
+struct WebhookChanged;
+
+fn matches(r: &AuditRow) -> bool {
+    r.target_type == Some(TargetType::WebhookEndpoint)
+        && matches!(r.action, Action::Create | Action::Delete | Action::Update)
+        && r.error.is_none()
+}
+
+impl Detection for WebhookChanged {
+    fn meta(&self) -> &Meta {
+        &META
+    }
+
+    fn evaluate(&self, row: &LakeRow) -> Verdict {
+        audit(row).is_some_and(matches).into()
+    }
+
+    fn title(&self, row: &LakeRow) -> String {
+        let Some(r) = audit(row) else { return String::new() };
+        let change = match (&r.action, &r.target_property) {
+            (Action::Create, _) => "created",
+            (Action::Delete, _) => "deleted",
+            (_, Some(TargetProperty::Secret)) => "secret rotated",
+            (_, Some(TargetProperty::SubscribedEvents)) => "subscribed events changed",
+            _ => "changed",
+        };
+        by_actor(&format!("Tailscale webhook {} {change}", target_label(r)), r)
+    }
+
+    fn context(&self, row: &LakeRow) -> serde_json::Value {
+        audit(row).map(change_context).unwrap_or_default()
+    }
+
+    fn tests(&self) -> &'static [TestCase] {
+        TESTS
+    }
+}
+
+const TESTS: &[TestCase] = &[
+    TestCase::new(
+        "webhook created through the API",
+        r#"{"eventTime":"2025-03-04T17:21:09Z","eventGroupID":"5e4d3c2b1a0998877665544332211000","origin":"CONFIG_API","actor":{"id":"k3F261FC38A07CNTRL","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"id":"wh1CNTRL","name":"https://hooks.example.net/tailscale","type":"WEBHOOK_ENDPOINT"},"action":"CREATE","new":{"endpointUrl":"https://hooks.example.net/tailscale","subscriptions":["nodeCreated","userCreated"]}}"#,
+        Expect::Fire {
+            title: "Tailscale webhook https://hooks.example.net/tailscale created by OAuth client via CONFIG_API",
+            severity: Severity::Low,
+            dedup: None,
+            context_keys: &["new", "target_id", "target_name", "origin", "actor_id"],
+        },
+    ),
+    TestCase::new(
+        "subscribed events narrowed in the admin console",
+        r#"{"eventTime":"2025-03-04T17:21:09Z","origin":"ADMIN_CONSOLE","actor":{"id":"uodc9f3CNTRL","type":"USER","loginName":"alice@example.com"},"target":{"id":"wh1CNTRL","name":"https://hooks.example.com/tailscale","type":"WEBHOOK_ENDPOINT","property":"SUBSCRIBED_EVENTS"},"action":"UPDATE","old":["nodeCreated","policyUpdate","userRoleUpdated"],"new":["nodeCreated"]}"#,
+        Expect::Fire {
+            title: "Tailscale webhook https://hooks.example.com/tailscale subscribed events changed by alice@example.com via ADMIN_CONSOLE",
+            severity: Severity::Low,
+            dedup: None,
+            context_keys: &["old", "new", "event_name"],
+        },
+    ),
+    TestCase::new(
+        "secret rotated",
+        r#"{"eventTime":"2025-03-04T17:21:09Z","origin":"ADMIN_CONSOLE","actor":{"id":"uodc9f3CNTRL","type":"USER","loginName":"alice@example.com"},"target":{"id":"wh1CNTRL","name":"https://hooks.example.com/tailscale","type":"WEBHOOK_ENDPOINT","property":"SECRET"},"action":"UPDATE"}"#,
+        Expect::Fire {
+            title: "Tailscale webhook https://hooks.example.com/tailscale secret rotated by alice@example.com via ADMIN_CONSOLE",
+            severity: Severity::Low,
+            dedup: None,
+            context_keys: &["event_name", "target_id"],
+        },
+    ),
+    TestCase::new(
+        "webhook deleted",
+        r#"{"eventTime":"2025-03-04T17:21:09Z","origin":"ADMIN_CONSOLE","actor":{"id":"uodc9f3CNTRL","type":"USER","loginName":"alice@example.com"},"target":{"id":"wh1CNTRL","name":"https://hooks.example.com/tailscale","type":"WEBHOOK_ENDPOINT"},"action":"DELETE"}"#,
+        Expect::Fire {
+            title: "Tailscale webhook https://hooks.example.com/tailscale deleted by alice@example.com via ADMIN_CONSOLE",
+            severity: Severity::Low,
+            dedup: None,
+            context_keys: &["event_name"],
+        },
+    ),
+    TestCase::new(
+        "near miss: a test event sent to the webhook",
+        r#"{"eventTime":"2025-03-04T17:21:09Z","origin":"ADMIN_CONSOLE","actor":{"loginName":"alice@example.com"},"target":{"id":"wh1CNTRL","type":"WEBHOOK_ENDPOINT"},"action":"VERIFY"}"#,
+        Expect::Quiet,
+    ),
+    TestCase::new(
+        "near miss: a log stream created (another kind of endpoint)",
+        r#"{"eventTime":"2025-03-04T17:21:09Z","origin":"ADMIN_CONSOLE","actor":{"loginName":"alice@example.com"},"target":{"type":"TAILNET","property":"LOGSTREAM_ENDPOINT"},"action":"CREATE"}"#,
+        Expect::Quiet,
+    ),
+    TestCase::new(
+        "near miss: the creation failed",
+        r#"{"eventTime":"2025-03-04T17:21:09Z","origin":"CONFIG_API","actor":{"id":"k1","type":"OAUTH_CLIENT"},"target":{"type":"WEBHOOK_ENDPOINT"},"action":"CREATE","error":"endpoint must use https"}"#,
+        Expect::Quiet,
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cases() {
+        crate::engine::testing::assert_cases(&super::SPEC);
+    }
+}

@@ -1,0 +1,181 @@
+//! Gigabytes leaving through an exit node in an hour: bulk exfiltration to the internet, hidden in
+//! traffic that looks like ordinary browsing.
+
+use crate::engine::registry::Spec;
+use crate::engine::{
+    network, ConfigError, Detection, Expect, LogType, Meta, ParamDoc, Params, Severity, StateAnswer, StateQuery, TestCase, Verdict,
+};
+use crate::lake::{LakeRow, NetworkRow, TrafficKind};
+
+/// Metadata.
+pub const META: Meta = Meta {
+    id: "Tailscale.Network.ExitEgressSpike",
+    name: "Tailscale exit-node egress spike",
+    log_types: &[LogType::Network],
+    severity: Severity::Medium,
+    description: "One node sent at least threshold_bytes (default 10 GiB) of exit traffic (through an exit node to the internet) within one clock hour, summed over its flow records. Large uploads to the internet from a single device are rare; data theft and backups to unknown clouds look like this.",
+    runbook: "1. Identify the node (node_name, node_user / node_tags) and ask its owner what it uploaded around window_start.\n2. Sum tx_bytes by hour for node_id in tailscale_network (traffic_kind = 'exit') to see whether this is new, and whether dst_ip is logged (exit-flow logging on) to name the destination.\n3. If unexplained, remove the node's exit-node access in the policy file (autogroup:internet) and investigate the host.",
+    reference: "https://tailscale.com/kb/1103/exit-nodes",
+    tags: &["T1048", "T1567"],
+    params: &[ParamDoc {
+        name: "threshold_bytes",
+        default: "10737418240",
+        doc: "Exit bytes one node must send within one hour to fire (default 10 GiB)",
+    }],
+    ..Meta::DEFAULT
+};
+
+/// Registration.
+pub const SPEC: Spec = Spec { meta: &META, build };
+
+fn build(params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
+    Ok(Box::new(ExitEgressSpike {
+        threshold_bytes: params.u64("threshold_bytes", 10 * 1024 * 1024 * 1024)?.max(1),
+    }))
+}
+
+struct ExitEgressSpike {
+    threshold_bytes: u64,
+}
+
+fn node_label(row: &NetworkRow) -> String {
+    match &row.node_name {
+        Some(name) => format!("{name} ({})", row.node_id),
+        None => row.node_id.clone(),
+    }
+}
+
+/// `10 GiB`, `1.5 MiB`, `1000 B`.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let text = format!("{value:.1}");
+    format!("{} {}", text.strip_suffix(".0").unwrap_or(&text), UNITS[unit])
+}
+
+impl Detection for ExitEgressSpike {
+    fn meta(&self) -> &Meta {
+        &META
+    }
+
+    fn evaluate(&self, row: &LakeRow) -> Verdict {
+        match network(row) {
+            Some(r) if r.traffic_kind == TrafficKind::Exit && r.tx_bytes > 0 => Verdict::Ask(StateQuery::SumOverWindow {
+                key: r.node_id.clone(),
+                amount: r.tx_bytes,
+                window_minutes: 60,
+            }),
+            _ => Verdict::No,
+        }
+    }
+
+    fn decide(&self, _row: &LakeRow, answer: StateAnswer) -> bool {
+        matches!(answer, StateAnswer::Sum(n) if n >= self.threshold_bytes)
+    }
+
+    fn title(&self, row: &LakeRow) -> String {
+        network(row)
+            .map(|r| {
+                format!(
+                    "Over {} sent through an exit node by {} in an hour",
+                    human_bytes(self.threshold_bytes),
+                    node_label(r)
+                )
+            })
+            .unwrap_or_default()
+    }
+
+    fn dedup(&self, row: &LakeRow) -> String {
+        network(row).map(|r| r.node_id.clone()).unwrap_or_default()
+    }
+
+    fn context(&self, row: &LakeRow) -> serde_json::Value {
+        let Some(r) = network(row) else { return serde_json::Value::Null };
+        serde_json::json!({
+            "node_id": r.node_id,
+            "node_name": r.node_name,
+            "node_user": r.node_user,
+            "node_tags": r.node_tags,
+            "dst_ip": r.dst_ip,
+            "tx_bytes": r.tx_bytes,
+            "window_start": r.window_start,
+            "threshold_bytes": self.threshold_bytes,
+        })
+    }
+
+    fn tests(&self) -> &'static [TestCase] {
+        TESTS
+    }
+}
+
+const EARLIER: &str = r#"{"nodeId":"nLaptop42","start":"2025-03-04T17:10:00Z","srcNode":{"nodeId":"nLaptop42","name":"laptop-42.ts.net","user":"alice@example.com"},"exitTraffic":[{"src":"100.92.240.74:0","txPkts":400,"txBytes":600,"rxBytes":90}]}"#;
+
+const TESTS: &[TestCase] = &[
+    TestCase {
+        name: "600 + 400 bytes in one hour with threshold 1000",
+        setup: &[EARLIER],
+        record: r#"{"nodeId":"nLaptop42","start":"2025-03-04T17:40:00Z","srcNode":{"nodeId":"nLaptop42","name":"laptop-42.ts.net","user":"alice@example.com"},"exitTraffic":[{"src":"100.92.240.74:0","txPkts":300,"txBytes":400,"rxBytes":50}]}"#,
+        params: "threshold_bytes = 1000",
+        expect: Expect::Fire {
+            title: "Over 1000 B sent through an exit node by laptop-42.ts.net (nLaptop42) in an hour",
+            severity: Severity::Medium,
+            dedup: Some("nLaptop42"),
+            context_keys: &["node_id", "tx_bytes", "threshold_bytes", "state"],
+        },
+    },
+    TestCase::new(
+        "one record over the default 10 GiB",
+        r#"{"nodeId":"nLaptop42","start":"2025-03-04T17:40:00Z","exitTraffic":[{"src":"100.92.240.74:0","txBytes":10737418240}]}"#,
+        Expect::Fire {
+            title: "Over 10 GiB sent through an exit node by nLaptop42 in an hour",
+            severity: Severity::Medium,
+            dedup: Some("nLaptop42"),
+            context_keys: &["node_id", "state"],
+        },
+    ),
+    TestCase {
+        name: "near miss: 600 + 399 bytes, one under the threshold",
+        setup: &[EARLIER],
+        record: r#"{"nodeId":"nLaptop42","start":"2025-03-04T17:40:00Z","exitTraffic":[{"src":"100.92.240.74:0","txBytes":399}]}"#,
+        params: "threshold_bytes = 1000",
+        expect: Expect::Quiet,
+    },
+    TestCase {
+        name: "near miss: the earlier 600 bytes fell in the previous hour",
+        setup: &[r#"{"nodeId":"nLaptop42","start":"2025-03-04T16:50:00Z","exitTraffic":[{"src":"100.92.240.74:0","txBytes":600}]}"#],
+        record: r#"{"nodeId":"nLaptop42","start":"2025-03-04T17:40:00Z","exitTraffic":[{"src":"100.92.240.74:0","txBytes":400}]}"#,
+        params: "threshold_bytes = 1000",
+        expect: Expect::Quiet,
+    },
+    TestCase {
+        name: "near miss: the same bytes over virtual traffic",
+        setup: &[],
+        record: r#"{"nodeId":"nLaptop42","start":"2025-03-04T17:40:00Z","virtualTraffic":[{"proto":6,"src":"100.92.240.74:50000","dst":"100.70.1.2:443","txBytes":5000}]}"#,
+        params: "threshold_bytes = 1000",
+        expect: Expect::Quiet,
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cases() {
+        crate::engine::testing::assert_cases(&super::SPEC);
+    }
+
+    #[test]
+    fn bytes_read_well() {
+        assert_eq!(super::human_bytes(1000), "1000 B");
+        assert_eq!(super::human_bytes(1536), "1.5 KiB");
+        assert_eq!(super::human_bytes(20 * 1024 * 1024 * 1024), "20 GiB");
+        assert_eq!(super::human_bytes(u64::MAX), "16384 PiB");
+    }
+}
