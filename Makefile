@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 CARGO ?= cargo
 DATA_DIR ?= ./tailwatch-data
 
-.PHONY: run test setup lint fmt unit e2e build clean
+.PHONY: run test setup lint fmt unit e2e test-aws build clean
 
 LISTEN ?= 127.0.0.1:8088
 
@@ -18,7 +18,7 @@ run:
 	./target/local/tailwatch serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 ## test: set up and pass every test
-test: setup lint unit e2e
+test: setup lint unit e2e test-aws
 
 ## setup: Python venv with the test tools (DuckDB, pytest); a no-op when already current
 setup: $(VENV)/.installed
@@ -33,9 +33,13 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## unit: every Rust test in the workspace
+## unit: every Rust test in the workspace (the AWS end-to-end crate runs under test-aws)
 unit:
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --exclude tailwatch-aws-e2e
+
+## test-aws: the AWS path end to end against the AWS API emulator (moto), started and stopped here
+test-aws: setup
+	tests/aws/with-emulator.sh $(CARGO) test -p tailwatch-aws-e2e
 
 ## e2e: end-to-end tests in tests/ (real binaries, real DuckDB)
 e2e: setup

@@ -73,7 +73,11 @@ fn load_tokens(data_dir: &Path, config: &crate::config::ServerConfig) -> Result<
         return Ok((Tokens::new([Some(token), env_prev].into_iter().flatten()), None, "TAILWATCH_TOKEN"));
     }
     if let Some(token) = &config.token {
-        return Ok((Tokens::new([Some(token.clone()), config.previous_token.clone()].into_iter().flatten()), None, "the config file"));
+        return Ok((
+            Tokens::new([Some(token.clone()), config.previous_token.clone()].into_iter().flatten()),
+            None,
+            "the config file",
+        ));
     }
     let path = token_file(data_dir);
     if let Ok(existing) = std::fs::read_to_string(&path) {
@@ -92,7 +96,12 @@ fn load_tokens(data_dir: &Path, config: &crate::config::ServerConfig) -> Result<
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
 }
@@ -109,10 +118,19 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let config = args.config.load()?;
     let registry = Registry::catalog(&config.tuning)?;
-    let listen = args.listen.clone().or(config.server.listen.clone()).unwrap_or_else(|| "127.0.0.1:8088".to_owned());
-    let addr: SocketAddr = listen.parse().with_context(|| format!("--listen {listen}: expected host:port, e.g. 127.0.0.1:8088"))?;
+    let listen = args
+        .listen
+        .clone()
+        .or(config.server.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8088".to_owned());
+    let addr: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--listen {listen}: expected host:port, e.g. 127.0.0.1:8088"))?;
     let data_dir = args.data.data_dir.clone();
-    let limits = DecodeLimits { max_body_bytes: config.server.max_body_mib.unwrap_or(8) << 20, ..DecodeLimits::default() };
+    let limits = DecodeLimits {
+        max_body_bytes: config.server.max_body_mib.unwrap_or(8) << 20,
+        ..DecodeLimits::default()
+    };
     let (tokens, generated, token_source) = load_tokens(&data_dir, &config.server)?;
     let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let pipeline = LocalPipeline::open(&data_dir, registry, Console::Stdout { color }, DecodeLimits::default())?;
@@ -120,7 +138,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
         let (tx, rx) = mpsc::unbounded_channel::<String>();
         let pending = pending_raw_batches(&data_dir, &pipeline)?;
@@ -128,7 +148,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             tx.send(key.clone()).ok();
         }
         print_banner(local, &data_dir, generated.as_deref(), token_source, pending.len());
-        let worker = std::thread::Builder::new().name("pipeline".into()).spawn(move || worker_loop(rx, pipeline, webhooks))?;
+        let worker = std::thread::Builder::new()
+            .name("pipeline".into())
+            .spawn(move || worker_loop(rx, pipeline, webhooks))?;
 
         let state = Arc::new(AppState {
             tokens,
@@ -139,7 +161,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             body_timeout: Duration::from_secs(args.body_timeout_secs),
         });
         let app = axum::Router::new().fallback(handle).with_state(state);
-        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("server failed")?;
         eprintln!("tailwatch: shutting down; finishing queued batches");
         // Dropping the router dropped the last sender: the worker drains the queue and exits.
         tokio::task::spawn_blocking(move || worker.join()).await.ok();
@@ -167,7 +192,10 @@ fn print_banner(addr: SocketAddr, data_dir: &Path, generated: Option<&str>, toke
     println!("tailwatch serve: listening on http://{addr}  (data: {})", data_dir.display());
     match generated {
         Some(token) => {
-            println!("\nGenerated an ingest token (stored with mode 0600 in {}; shown only this once):\n\n    {token}\n", token_file(data_dir).display());
+            println!(
+                "\nGenerated an ingest token (stored with mode 0600 in {}; shown only this once):\n\n    {token}\n",
+                token_file(data_dir).display()
+            );
             println!("Tailscale admin console → Logs → Streaming → Add destination:");
             println!("    Destination type: Splunk");
             println!("    URL:              https://<your public name>/services/collector/event   (TLS via a reverse proxy or `tailscale funnel {}`)", addr.port());
@@ -255,15 +283,31 @@ fn hec(resp: &HecResponse) -> Response {
 
 async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
     if uri.path() == "/health" || uri.path() == "/services/collector/health" {
-        return (StatusCode::OK, [("content-type", "application/json")], r#"{"text":"HEC is healthy","code":17}"#).into_response();
+        return (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            r#"{"text":"HEC is healthy","code":17}"#,
+        )
+            .into_response();
     }
     if method != Method::POST {
-        return (StatusCode::METHOD_NOT_ALLOWED, [("allow", "POST")], r#"{"text":"Use POST to send logs","code":6}"#).into_response();
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [("allow", "POST")],
+            r#"{"text":"Use POST to send logs","code":6}"#,
+        )
+            .into_response();
     }
     let started = Instant::now();
     let limit = state.limits.max_body_bytes;
     let bytes = match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, limit + 1)).await {
-        Err(_) => return (StatusCode::REQUEST_TIMEOUT, r#"{"text":"Request body not received in time","code":6}"#).into_response(),
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                r#"{"text":"Request body not received in time","code":6}"#,
+            )
+                .into_response()
+        }
         Ok(Err(_)) => {
             let resp = tailwatch_core::pipeline::ingest::body_too_large(limit);
             return hec(&resp);

@@ -40,32 +40,56 @@ impl WebhookSender {
     pub fn start(config: &ServerConfig, data_dir: &Path) -> Result<Self> {
         let mut targets = Vec::new();
         if let Some(url) = &config.webhook_url {
-            targets.push(Target { name: "webhook", url: url.clone(), slack: false });
+            targets.push(Target {
+                name: "webhook",
+                url: url.clone(),
+                slack: false,
+            });
         }
         if let Some(url) = &config.slack_webhook_url {
-            targets.push(Target { name: "slack", url: url.clone(), slack: true });
+            targets.push(Target {
+                name: "slack",
+                url: url.clone(),
+                slack: true,
+            });
         }
         if targets.is_empty() {
-            return Ok(WebhookSender { tx: None, handle: None, targets });
+            return Ok(WebhookSender {
+                tx: None,
+                handle: None,
+                targets,
+            });
         }
         let state = SqliteAlertState::open(&data_dir.join("state.db"))?;
         let (tx, rx) = mpsc::channel::<Alert>();
         let thread_targets = targets.clone();
         let handle = std::thread::Builder::new().name("webhooks".into()).spawn(move || {
-            let agent = ureq::Agent::new_with_config(ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))).http_status_as_error(true).build());
+            let agent = ureq::Agent::new_with_config(
+                ureq::Agent::config_builder()
+                    .timeout_global(Some(Duration::from_secs(10)))
+                    .http_status_as_error(true)
+                    .build(),
+            );
             for alert in rx {
                 for t in &thread_targets {
                     deliver_with_retries(&agent, t, &alert, &state);
                 }
             }
         })?;
-        Ok(WebhookSender { tx: Some(tx), handle: Some(handle), targets })
+        Ok(WebhookSender {
+            tx: Some(tx),
+            handle: Some(handle),
+            targets,
+        })
     }
 
     /// Queues an alert for every webhook it was not yet delivered to.
     pub fn enqueue(&self, alert: &Alert, state: &SqliteAlertState) {
         let Some(tx) = &self.tx else { return };
-        let pending = self.targets.iter().any(|t| !block_on(state.is_delivered(&alert.alert_id, t.name)).unwrap_or(false));
+        let pending = self
+            .targets
+            .iter()
+            .any(|t| !block_on(state.is_delivered(&alert.alert_id, t.name)).unwrap_or(false));
         if pending {
             let _ = tx.send(alert.clone());
         }
@@ -94,19 +118,32 @@ fn deliver_with_retries(agent: &ureq::Agent, t: &Target, alert: &Alert, state: &
     }
     let payload = body(t, alert);
     for attempt in 0..ATTEMPTS {
-        match agent.post(&t.url).header("content-type", "application/json").send(payload.as_bytes()) {
+        match agent
+            .post(&t.url)
+            .header("content-type", "application/json")
+            .send(payload.as_bytes())
+        {
             Ok(_) => {
                 let _ = block_on(state.mark_delivered(&alert.alert_id, t.name));
                 return;
             }
             Err(e) => {
                 // Never log the URL: webhook URLs are secrets (Slack's carry the credential).
-                eprintln!("tailwatch: {} delivery of alert {} failed (attempt {}/{ATTEMPTS}): {}", t.name, alert.alert_id, attempt + 1, redact(&e.to_string(), &t.url));
+                eprintln!(
+                    "tailwatch: {} delivery of alert {} failed (attempt {}/{ATTEMPTS}): {}",
+                    t.name,
+                    alert.alert_id,
+                    attempt + 1,
+                    redact(&e.to_string(), &t.url)
+                );
                 std::thread::sleep(Duration::from_millis(250 * 2u64.pow(attempt.min(8))));
             }
         }
     }
-    eprintln!("tailwatch: {} delivery of alert {} gave up; it is in the alerts file and is retried at the next start", t.name, alert.alert_id);
+    eprintln!(
+        "tailwatch: {} delivery of alert {} gave up; it is in the alerts file and is retried at the next start",
+        t.name, alert.alert_id
+    );
 }
 
 fn redact(message: &str, url: &str) -> String {

@@ -34,14 +34,21 @@ impl Server {
     fn start_with(data: &Path, env: &[(&str, &str)], extra: &[&str]) -> Server {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tailwatch"));
-        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"]).arg(data).args(extra);
-        cmd.env_remove("TAILWATCH_TOKEN").env_remove("TAILWATCH_PREVIOUS_TOKEN").env_remove("TAILWATCH_CONFIG");
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data)
+            .args(extra);
+        cmd.env_remove("TAILWATCH_TOKEN")
+            .env_remove("TAILWATCH_PREVIOUS_TOKEN")
+            .env_remove("TAILWATCH_CONFIG");
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())] {
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -50,7 +57,12 @@ impl Server {
             });
         }
         let url = format!("http://127.0.0.1:{port}");
-        let server = Server { child, url, data: data.to_owned(), log };
+        let server = Server {
+            child,
+            url,
+            data: data.to_owned(),
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while server.get("/health").0 != 200 {
             assert!(Instant::now() < deadline, "server did not start: {}", server.log());
@@ -64,7 +76,12 @@ impl Server {
     }
 
     fn agent() -> ureq::Agent {
-        ureq::Agent::new_with_config(ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(30))).build())
+        ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build(),
+        )
     }
 
     fn get(&self, path: &str) -> (u16, String) {
@@ -149,7 +166,10 @@ fn lake_rows(data: &Path, table: &str) -> Vec<serde_json::Value> {
     let mut rows = Vec::new();
     for f in files_under(&data.join("lake").join(table), ".json.gz") {
         let mut text = String::new();
-        if flate2::read::GzDecoder::new(std::fs::File::open(&f).unwrap()).read_to_string(&mut text).is_err() {
+        if flate2::read::GzDecoder::new(std::fs::File::open(&f).unwrap())
+            .read_to_string(&mut text)
+            .is_err()
+        {
             continue;
         }
         rows.extend(text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()));
@@ -162,7 +182,10 @@ fn raw_batches(data: &Path) -> usize {
 }
 
 fn basic(user: &str, token: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}"))
+    )
 }
 
 #[test]
@@ -172,7 +195,11 @@ fn each_auth_form_is_accepted_and_wrong_or_missing_tokens_store_nothing() {
     let body = fixture("audit-stream.hec");
     for header in [basic("user", TOKEN), format!("Bearer {TOKEN}"), format!("Splunk {TOKEN}")] {
         let (status, resp) = s.post("/services/collector/event", &[("authorization", &header)], &body);
-        assert_eq!((status, resp["code"].as_i64(), resp["accepted"].as_u64()), (200, Some(0), Some(15)), "{header}: {resp}");
+        assert_eq!(
+            (status, resp["code"].as_i64(), resp["accepted"].as_u64()),
+            (200, Some(0), Some(15)),
+            "{header}: {resp}"
+        );
     }
     let stored = raw_batches(dir.path());
     assert_eq!(stored, 3);
@@ -188,7 +215,10 @@ fn each_auth_form_is_accepted_and_wrong_or_missing_tokens_store_nothing() {
         assert!(!resp.to_string().contains(TOKEN));
     }
     assert_eq!(raw_batches(dir.path()), stored, "nothing stored for a 401");
-    assert!(files_under(&dir.path().join("quarantine"), ".gz").is_empty(), "nothing quarantined for a 401");
+    assert!(
+        files_under(&dir.path().join("quarantine"), ".gz").is_empty(),
+        "nothing quarantined for a 401"
+    );
     assert!(!s.log().contains(TOKEN), "the token never appears in logs");
 }
 
@@ -200,7 +230,14 @@ fn each_encoding_and_each_framing() {
     let gz = fixture("network-stream.hec.gz");
     let zst = tailwatch_core::wire::decode::zstd_compress(&plain, 3);
     let auth = format!("Bearer {TOKEN}");
-    for (encoding, body) in [(Some("gzip"), &gz), (None, &gz), (Some("zstd"), &zst), (None, &zst), (Some("identity"), &plain), (None, &plain)] {
+    for (encoding, body) in [
+        (Some("gzip"), &gz),
+        (None, &gz),
+        (Some("zstd"), &zst),
+        (None, &zst),
+        (Some("identity"), &plain),
+        (None, &plain),
+    ] {
         let mut headers = vec![("authorization", auth.as_str())];
         if let Some(e) = encoding {
             headers.push(("content-encoding", e));
@@ -218,7 +255,11 @@ fn each_encoding_and_each_framing() {
         ("ndjson", format!("{envelope}\n{envelope}\n"), 2),
         ("bare ndjson", format!("{record}\n{record}\n"), 2),
         ("array", format!("[{envelope},{record}]"), 2),
-        ("logs", format!(r#"{{"version":"1.1","logs":[{record},{record},{record},{record}]}}"#), 4),
+        (
+            "logs",
+            format!(r#"{{"version":"1.1","logs":[{record},{record},{record},{record}]}}"#),
+            4,
+        ),
         ("api response", String::from_utf8(fixture("audit-api-response.json")).unwrap(), 3),
         ("s3 export", String::from_utf8(fixture("audit-s3-export.ndjson")).unwrap(), 2),
     ] {
@@ -232,7 +273,11 @@ fn bad_fixtures_get_their_documented_responses() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path());
     let (status, resp) = s.post_bearer(&fixture("bad/truncated.hec"));
-    assert_eq!((status, resp["code"].as_i64(), resp["invalid-event-number"].as_u64()), (400, Some(6), Some(0)), "{resp}");
+    assert_eq!(
+        (status, resp["code"].as_i64(), resp["invalid-event-number"].as_u64()),
+        (400, Some(6), Some(0)),
+        "{resp}"
+    );
     assert!(resp["text"].as_str().unwrap().contains("truncated"));
     let (status, resp) = s.post_bearer(&fixture("bad/not-json.txt"));
     assert_eq!((status, resp["code"].as_i64()), (400, Some(6)), "{resp}");
@@ -243,7 +288,11 @@ fn bad_fixtures_get_their_documented_responses() {
     assert_eq!((status, resp["code"].as_i64()), (400, Some(6)));
     assert!(resp["text"].as_str().unwrap().contains("unrecognized record"), "{resp}");
     let (status, resp) = s.post_bearer(&fixture("bad/mixed-good-and-bad.ndjson"));
-    assert_eq!((status, resp["accepted"].as_u64(), resp["quarantined"].as_u64()), (200, Some(2), Some(1)), "{resp}");
+    assert_eq!(
+        (status, resp["accepted"].as_u64(), resp["quarantined"].as_u64()),
+        (200, Some(2), Some(1)),
+        "{resp}"
+    );
     assert_eq!(resp["first_quarantined"]["line"], 2);
     let (status, resp) = s.post_bearer(&fixture("bad/deep-nesting.json"));
     assert_eq!((status, resp["code"].as_i64()), (400, Some(6)), "{resp}");
@@ -258,7 +307,12 @@ fn bad_fixtures_get_their_documented_responses() {
 
 fn vm_hwm_kib(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|n| n.parse().ok()).unwrap()
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap()
 }
 
 #[test]
@@ -278,7 +332,11 @@ fn compression_bombs_and_oversized_bodies_are_413_with_bounded_memory() {
     }
     let zst_bomb = z.finish().unwrap();
     for bomb in [&gz_bomb, &zst_bomb] {
-        let (status, resp) = s.post("/", &[("authorization", &format!("Bearer {TOKEN}")), ("content-encoding", "gzip")], bomb);
+        let (status, resp) = s.post(
+            "/",
+            &[("authorization", &format!("Bearer {TOKEN}")), ("content-encoding", "gzip")],
+            bomb,
+        );
         assert_eq!((status, resp["code"].as_i64()), (413, Some(6)), "{resp}");
         assert!(resp["text"].as_str().unwrap().contains("compression bomb"), "{resp}");
     }
@@ -316,7 +374,15 @@ fn posting_the_audit_stream_pages_the_expected_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path());
     let started = Instant::now();
-    assert_eq!(s.post("/services/collector/event", &[("authorization", &basic("user", TOKEN))], &fixture("audit-stream.hec")).0, 200);
+    assert_eq!(
+        s.post(
+            "/services/collector/event",
+            &[("authorization", &basic("user", TOKEN))],
+            &fixture("audit-stream.hec")
+        )
+        .0,
+        200
+    );
     let alerts_dir = dir.path().join("alerts");
     let deadline = Instant::now() + Duration::from_secs(20);
     let alerts = loop {
@@ -328,7 +394,11 @@ fn posting_the_audit_stream_pages_the_expected_alerts() {
     };
     let latency = started.elapsed();
     let ids: Vec<&str> = alerts.iter().map(|a| a.id.as_str()).collect();
-    for expected in tailwatch_core::detections::ALL.iter().map(|s| s.meta.id).filter(|id| EXPECTED_FROM_AUDIT_STREAM.contains(id)) {
+    for expected in tailwatch_core::detections::ALL
+        .iter()
+        .map(|s| s.meta.id)
+        .filter(|id| EXPECTED_FROM_AUDIT_STREAM.contains(id))
+    {
         assert!(ids.contains(&expected), "missing {expected}; got {ids:?}");
     }
     let magic = alerts.iter().find(|a| a.id == "Tailscale.MagicDNS.Disabled").unwrap();
@@ -341,7 +411,11 @@ fn posting_the_audit_stream_pages_the_expected_alerts() {
     assert_eq!(s.post_bearer(&fixture("audit-stream.hec")).0, 200);
     s.wait_rows("tailscale_audit", 30);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(tailwatch_local::read_alerts(&alerts_dir).unwrap().len(), alerts.len(), "a retried batch does not page twice");
+    assert_eq!(
+        tailwatch_local::read_alerts(&alerts_dir).unwrap().len(),
+        alerts.len(),
+        "a retried batch does not page twice"
+    );
 }
 
 /// The alerts the fixtures README says `audit-stream.hec` fires (those in the catalog).
@@ -367,7 +441,11 @@ fn a_crash_after_the_200_loses_nothing_and_duplicates_nothing() {
     std::fs::write(dir.path().join("lake"), b"not a directory").unwrap();
     let s = Server::start(dir.path());
     let mut accepted = 0;
-    for body in [fixture("audit-stream.hec"), fixture("network-stream.hec.gz"), fixture("audit-api-response.json")] {
+    for body in [
+        fixture("audit-stream.hec"),
+        fixture("network-stream.hec.gz"),
+        fixture("audit-api-response.json"),
+    ] {
         let (status, resp) = s.post_bearer(&body);
         assert_eq!(status, 200, "{resp}");
         accepted += resp["accepted"].as_u64().unwrap();
@@ -410,23 +488,46 @@ fn a_generated_token_is_stored_privately_and_printed_once() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(dir.path().join("token")).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(dir.path().join("token")).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     assert!(s.log().contains(&token), "printed on generation");
     assert!(s.log().contains("/services/collector/event"));
-    assert_eq!(s.post("/", &[("authorization", &basic("user", &token))], &fixture("audit-stream.hec")).0, 200);
+    assert_eq!(
+        s.post("/", &[("authorization", &basic("user", &token))], &fixture("audit-stream.hec"))
+            .0,
+        200
+    );
     s.stop();
     let s = Server::start_with(dir.path(), &[], &[]);
     assert!(!s.log().contains(&token), "not printed again");
-    assert_eq!(s.post("/", &[("authorization", &format!("Bearer {token}"))], &fixture("audit-stream.hec")).0, 200);
+    assert_eq!(
+        s.post("/", &[("authorization", &format!("Bearer {token}"))], &fixture("audit-stream.hec"))
+            .0,
+        200
+    );
 }
 
 #[test]
 fn two_tokens_work_during_rotation() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_with(dir.path(), &[("TAILWATCH_TOKEN", "new-token"), ("TAILWATCH_PREVIOUS_TOKEN", "old-token")], &[]);
+    let s = Server::start_with(
+        dir.path(),
+        &[("TAILWATCH_TOKEN", "new-token"), ("TAILWATCH_PREVIOUS_TOKEN", "old-token")],
+        &[],
+    );
     for t in ["new-token", "old-token"] {
-        assert_eq!(s.post("/", &[("authorization", &format!("Bearer {t}"))], &fixture("audit-stream.hec")).0, 200);
+        assert_eq!(
+            s.post("/", &[("authorization", &format!("Bearer {t}"))], &fixture("audit-stream.hec"))
+                .0,
+            200
+        );
     }
-    assert_eq!(s.post("/", &[("authorization", "Bearer older-token")], &fixture("audit-stream.hec")).0, 401);
+    assert_eq!(
+        s.post("/", &[("authorization", "Bearer older-token")], &fixture("audit-stream.hec"))
+            .0,
+        401
+    );
 }

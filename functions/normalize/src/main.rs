@@ -1,7 +1,23 @@
-//! The `normalize` Lambda function. Placeholder until the AWS path lands: it links the core so the
-//! workspace builds with its final layout, and exits with an error if invoked.
+//! The normalize Lambda: SQS (S3 `ObjectCreated` on the raw bucket, also S3 test events) → read the
+//! raw batch or Tailscale S3 export object → normalize → rows to Firehose (`FIREHOSE_STREAM`),
+//! rejected values to `LAKE_BUCKET/tailwatch_quarantine/`.
+//!
+//! Environment: `RAW_BUCKET`, `LAKE_BUCKET`, `FIREHOSE_STREAM`, `RUST_LOG`.
+//! Failure: per-message batch item failures; a retryable failure returns the message to the queue
+//! (and after N tries to the DLQ); re-processing is idempotent by `p_row_id`.
 
-fn main() {
-    eprintln!("tailwatch normalize: the Lambda shell is not implemented yet (see the AWS path issue)");
-    std::process::exit(2);
+use tailwatch_normalize::{handle, Config, Deps};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_current_span(true)
+        .without_time()
+        .init();
+    let config = Config::from_env()?;
+    let clients = tailwatch_aws::AwsClients::from_env().await;
+    let deps = Deps::new(&config, &clients);
+    lambda_runtime::run(lambda_runtime::service_fn(|event| handle(&deps, event))).await
 }

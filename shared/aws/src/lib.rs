@@ -1,5 +1,225 @@
 //! # tailwatch-aws
 //!
-//! Adapters implementing tailwatch-core's ports with the AWS SDK (S3 raw store, Firehose lake sink,
-//! DynamoDB alert state, SNS alert sink, Secrets Manager tokens). Not written yet: see the AWS path
-//! issue. The crate exists so the workspace layout is the final one.
+//! tailwatch-core's ports implemented with the AWS SDK: [`S3RawStore`], [`S3QuarantineSink`],
+//! [`FirehoseLakeSink`], [`DynamoAlertState`], [`SnsAlertSink`] and [`SecretsTokenSource`]. Clients
+//! are built once per cold start from `aws-config` ([`AwsClients::from_env`]), so `AWS_ENDPOINT_URL`
+//! points every one of them at an emulator in tests. One HTTP/TLS stack (the SDK's default hyper +
+//! rustls client), no OpenSSL.
+//!
+//! Every SDK error is classified as retryable (throttling, 5xx, timeouts, connection failures) or
+//! permanent ([`classify`]): that decides between an SQS retry and a quarantine.
+
+mod dynamodb;
+mod firehose;
+mod s3;
+mod secrets;
+mod sns;
+
+pub use dynamodb::DynamoAlertState;
+pub use firehose::{FirehoseLakeSink, FIREHOSE_MAX_BATCH_BYTES, FIREHOSE_MAX_RECORDS, FIREHOSE_MAX_RECORD_BYTES};
+pub use s3::{S3Object, S3QuarantineSink, S3RawStore};
+pub use secrets::SecretsTokenSource;
+pub use sns::SnsAlertSink;
+
+use aws_config::BehaviorVersion;
+use tailwatch_core::ports::PortError;
+
+/// The SDK clients a function needs, built once per cold start.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    /// S3.
+    pub s3: aws_sdk_s3::Client,
+    /// Firehose.
+    pub firehose: aws_sdk_firehose::Client,
+    /// SNS.
+    pub sns: aws_sdk_sns::Client,
+    /// DynamoDB.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Secrets Manager.
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl AwsClients {
+    /// Loads the AWS config from the environment (region, credentials, `AWS_ENDPOINT_URL`) and
+    /// builds every client. S3 uses path-style addressing when an endpoint override is set
+    /// (emulators do not serve virtual-hosted buckets) or `S3_FORCE_PATH_STYLE=true`.
+    pub async fn from_env() -> Self {
+        Self::with_endpoint(None).await
+    }
+
+    /// As [`AwsClients::from_env`], with an explicit endpoint override (tests put a proxy there).
+    pub async fn with_endpoint(endpoint: Option<&str>) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(url) = endpoint {
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+        let path_style = endpoint.is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL").is_some()
+            || std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true");
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(path_style).build());
+        AwsClients {
+            s3,
+            firehose: aws_sdk_firehose::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            secrets: aws_sdk_secretsmanager::Client::new(&config),
+        }
+    }
+}
+
+/// Classifies an SDK error: throttling, 5xx, timeouts and connection failures are retryable;
+/// everything else (access denied, missing bucket, validation) is permanent.
+pub fn classify<E>(operation: impl Into<String>, err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> PortError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_s3::error::SdkError;
+    let operation = operation.into();
+    let message = match err.as_service_error() {
+        Some(e) => format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or("no message")),
+        None => format!("{err}"),
+    };
+    let retryable = match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            let status = service.raw().status().as_u16();
+            status >= 500
+                || status == 429
+                || code.contains("Throttl")
+                || code.contains("ProvisionedThroughputExceeded")
+                || code == "RequestLimitExceeded"
+                || code == "ServiceUnavailable"
+                || code == "SlowDown"
+                || code == "InternalError"
+        }
+        _ => false,
+    };
+    PortError {
+        operation,
+        message,
+        retryable,
+    }
+}
+
+/// Jittered exponential backoff: attempt 0 → ~50 ms, doubling, capped at 5 s.
+pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
+    let base = 50u64.saturating_mul(1 << attempt.min(7)).min(5_000);
+    // Jitter from the clock's nanoseconds: no RNG dependency, and enough to de-synchronize retries.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    std::time::Duration::from_millis(base / 2 + u64::from(nanos) % (base / 2 + 1))
+}
+
+/// Writes one CloudWatch Embedded Metric Format line: the metrics become CloudWatch metrics in the
+/// `tailwatch` namespace with a `function` dimension, with no API call and no extra latency.
+pub fn emit_metrics(function: &str, metrics: &[(&str, f64, &str)]) {
+    let mut doc = serde_json::Map::new();
+    let definitions: Vec<serde_json::Value> = metrics
+        .iter()
+        .map(|(name, _, unit)| serde_json::json!({ "Name": name, "Unit": unit }))
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    doc.insert(
+        "_aws".into(),
+        serde_json::json!({ "Timestamp": now, "CloudWatchMetrics": [{ "Namespace": "tailwatch", "Dimensions": [["function"]], "Metrics": definitions }] }),
+    );
+    doc.insert("function".into(), function.into());
+    for (name, value, _) in metrics {
+        doc.insert((*name).into(), serde_json::json!(value));
+    }
+    println!("{}", serde_json::Value::Object(doc));
+}
+
+/// S3 objects named in one SQS message body (an S3 event notification): (bucket, decoded key)
+/// pairs, or `None` for S3's `s3:TestEvent`, sent when a notification is configured.
+///
+/// # Errors
+/// A body that is neither.
+pub fn s3_objects(body: &str) -> Result<Option<Vec<(String, String)>>, String> {
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("SQS body is not JSON: {e}"))?;
+    if v.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
+        return Ok(None);
+    }
+    let records = v
+        .get("Records")
+        .and_then(|r| r.as_array())
+        .ok_or("SQS body is not an S3 event notification (no Records)")?;
+    let mut out = Vec::new();
+    for r in records {
+        let bucket = r
+            .pointer("/s3/bucket/name")
+            .and_then(|b| b.as_str())
+            .ok_or("S3 record without s3.bucket.name")?;
+        let key = r
+            .pointer("/s3/object/key")
+            .and_then(|k| k.as_str())
+            .ok_or("S3 record without s3.object.key")?;
+        out.push((bucket.to_owned(), decode_s3_key(key)));
+    }
+    Ok(Some(out))
+}
+
+/// Decodes an S3 event notification key (URL-encoded, `+` for spaces).
+pub fn decode_s3_key(key: &str) -> String {
+    let bytes = key.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'+' {
+            out.push(b' ');
+        } else if b == b'%' && i + 3 <= bytes.len() {
+            match std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(decoded) => {
+                    out.push(decoded);
+                    i += 2;
+                }
+                None => out.push(b),
+            }
+        } else {
+            out.push(b);
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_notifications_and_test_events() {
+        let body = r#"{"Records":[{"s3":{"bucket":{"name":"b"},"object":{"key":"raw/tailscale-http/dt%3D2025-03-04/a+b.ndjson.zst"}}}]}"#;
+        assert_eq!(
+            s3_objects(body).unwrap(),
+            Some(vec![("b".into(), "raw/tailscale-http/dt=2025-03-04/a b.ndjson.zst".into())])
+        );
+        assert_eq!(
+            s3_objects(r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"}"#).unwrap(),
+            None
+        );
+        assert!(s3_objects("{}").is_err());
+        assert!(s3_objects("nope").is_err());
+    }
+
+    #[test]
+    fn s3_keys_are_url_decoded() {
+        assert_eq!(
+            decode_s3_key("raw/a+b/dt%3D2025-03-04/x.ndjson.zst"),
+            "raw/a b/dt=2025-03-04/x.ndjson.zst"
+        );
+        assert_eq!(decode_s3_key("100%"), "100%");
+        assert_eq!(decode_s3_key("%zz%4"), "%zz%4");
+    }
+}

@@ -272,19 +272,45 @@ mod tests {
     fn run(matches: &[(i64, u32)]) -> Vec<MatchOutcome> {
         let state = MemoryAlertState::default();
         let ids: Vec<String> = (0..matches.len()).map(|i| format!("row{i}")).collect();
-        matches.iter().zip(&ids).map(|((m, th), id)| block_on(state.record_match(MatchInput { row_id: id, ..input(*m, *th) })).unwrap()).collect()
+        matches
+            .iter()
+            .zip(&ids)
+            .map(|((m, th), id)| {
+                block_on(state.record_match(MatchInput {
+                    row_id: id,
+                    ..input(*m, *th)
+                }))
+                .unwrap()
+            })
+            .collect()
     }
 
     #[test]
     fn recording_the_same_row_twice_returns_the_first_outcome() {
         let state = MemoryAlertState::default();
-        let first = block_on(state.record_match(MatchInput { row_id: "a", ..input(0, 2) })).unwrap();
-        let again = block_on(state.record_match(MatchInput { row_id: "a", ..input(0, 2) })).unwrap();
+        let first = block_on(state.record_match(MatchInput {
+            row_id: "a",
+            ..input(0, 2)
+        }))
+        .unwrap();
+        let again = block_on(state.record_match(MatchInput {
+            row_id: "a",
+            ..input(0, 2)
+        }))
+        .unwrap();
         assert_eq!((again.duplicate, again.event_count, again.notify), (true, 1, false));
         assert_eq!(first.event_count, 1);
-        let second = block_on(state.record_match(MatchInput { row_id: "b", ..input(1, 2) })).unwrap();
+        let second = block_on(state.record_match(MatchInput {
+            row_id: "b",
+            ..input(1, 2)
+        }))
+        .unwrap();
         assert!(second.notify);
-        let replay = block_on(state.record_match(MatchInput { row_id: "b", ..input(1, 2) })).unwrap();
+        let replay = block_on(state.record_match(MatchInput {
+            row_id: "b",
+            ..input(1, 2)
+        }))
+        .unwrap();
         assert!(replay.notify && replay.duplicate, "a replayed notifier re-produces its alert");
     }
 

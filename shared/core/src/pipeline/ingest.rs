@@ -74,7 +74,12 @@ impl From<&DecodeError> for HecResponse {
 
 /// The body was larger than the limit before it was fully read (the shell's early check).
 pub fn body_too_large(limit: usize) -> HecResponse {
-    error_response(413, 6, &format!("body is over the limit of {limit} bytes; send smaller batches"), None)
+    error_response(
+        413,
+        6,
+        &format!("body is over the limit of {limit} bytes; send smaller batches"),
+        None,
+    )
 }
 
 /// Storage failed: Tailscale retries a 503 (HEC "server is busy").
@@ -116,8 +121,24 @@ pub struct IngestReport {
 /// arrival time. Names sort by arrival and are unique per request.
 pub fn raw_key(source: &str, received_at: Timestamp, request_id: &str) -> String {
     let (dt, hour) = received_at.partition();
-    let safe = |s: &str| -> String { s.chars().take(64).map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect() };
-    format!("raw/{}/dt={dt}/hour={hour}/{:013}-{}.ndjson.zst", safe(source), received_at.unix_millis().max(0), safe(request_id))
+    let safe = |s: &str| -> String {
+        s.chars()
+            .take(64)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!(
+        "raw/{}/dt={dt}/hour={hour}/{:013}-{}.ndjson.zst",
+        safe(source),
+        received_at.unix_millis().max(0),
+        safe(request_id)
+    )
 }
 
 /// Handles one ingest request: authenticates, decodes, frames and validates, stores accepted
@@ -286,23 +307,48 @@ mod tests {
         assert_eq!((resp.status, resp.code()), (200, 0));
         assert_eq!(report.accepted, 15);
         let stored = raw.stored.lock().unwrap();
-        assert_eq!(stored[0].0, "raw/tailscale-http/dt=2026-01-02/hour=03/1767323045000-req-1.ndjson.zst");
+        assert_eq!(
+            stored[0].0,
+            "raw/tailscale-http/dt=2026-01-02/hour=03/1767323045000-req-1.ndjson.zst"
+        );
         let ndjson = crate::wire::decode_object(&stored[0].1, &DecodeLimits::default()).unwrap();
         let lines: Vec<&[u8]> = ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
         assert_eq!(lines.len(), 15);
-        assert!(lines[0].starts_with(br#"{"time":1741108869.412,"event":"#), "the whole envelope, as received");
+        assert!(
+            lines[0].starts_with(br#"{"time":1741108869.412,"event":"#),
+            "the whole envelope, as received"
+        );
     }
 
     #[test]
     fn storage_down_is_a_503_code_9_and_nothing_half_written() {
-        let (raw, q) = (Raw { fail: true, ..Raw::default() }, Quarantine::default());
+        let (raw, q) = (
+            Raw {
+                fail: true,
+                ..Raw::default()
+            },
+            Quarantine::default(),
+        );
         let (resp, report) = run(&raw, &q, AUDIT);
         assert_eq!((resp.status, resp.code()), (503, 9));
         assert_eq!(report.raw_key, None);
-        let (raw, q) = (Raw::default(), Quarantine { fail: true, ..Quarantine::default() });
+        let (raw, q) = (
+            Raw::default(),
+            Quarantine {
+                fail: true,
+                ..Quarantine::default()
+            },
+        );
         let (resp, _) = run(&raw, &q, MIXED);
-        assert_eq!((resp.status, resp.code()), (503, 9), "bad records that cannot be quarantined are not silently dropped");
-        assert!(raw.stored.lock().unwrap().is_empty(), "and the good ones are not stored without them: Tailscale retries the whole batch");
+        assert_eq!(
+            (resp.status, resp.code()),
+            (503, 9),
+            "bad records that cannot be quarantined are not silently dropped"
+        );
+        assert!(
+            raw.stored.lock().unwrap().is_empty(),
+            "and the good ones are not stored without them: Tailscale retries the whole batch"
+        );
     }
 
     #[test]

@@ -1,0 +1,176 @@
+//! The detect function's handler: SQS messages carrying S3 `ObjectCreated` notifications for lake
+//! objects (Firehose output, gzip NDJSON) → detections → DynamoDB state → SNS alerts, alert rows to
+//! the lake through Firehose; per-message batch item failures.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::LambdaEvent;
+use tailwatch_aws::{s3_objects, AwsClients, DynamoAlertState, FirehoseLakeSink, S3Object, SnsAlertSink};
+use tailwatch_core::engine::{Registry, TuningConfig};
+use tailwatch_core::lake::{LakeRow, TAILSCALE_AUDIT, TAILSCALE_NETWORK};
+use tailwatch_core::pipeline::{detect, DetectReport};
+use tailwatch_core::ports::PortError;
+use tailwatch_core::time::Timestamp;
+use tailwatch_core::wire::{decode_object, DecodeLimits};
+
+/// Settings from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `FIREHOSE_STREAM`: alert rows go to the lake through it.
+    pub firehose_stream: String,
+    /// `ALERT_STATE_TABLE`: DynamoDB table.
+    pub alert_state_table: String,
+    /// `ALERT_TOPIC_ARN`: SNS topic.
+    pub alert_topic_arn: String,
+    /// `DETECTIONS_CONFIG`: tuning TOML (may be empty).
+    pub detections_config: String,
+}
+
+fn required(name: &str) -> anyhow::Result<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("environment variable {name} is required (set by template.yaml)"))
+}
+
+impl Config {
+    /// Reads the environment.
+    ///
+    /// # Errors
+    /// A missing variable, named.
+    pub fn from_env() -> anyhow::Result<Self> {
+        required("LAKE_BUCKET")?;
+        Ok(Config {
+            firehose_stream: required("FIREHOSE_STREAM")?,
+            alert_state_table: required("ALERT_STATE_TABLE")?,
+            alert_topic_arn: required("ALERT_TOPIC_ARN")?,
+            detections_config: std::env::var("DETECTIONS_CONFIG").unwrap_or_default(),
+        })
+    }
+}
+
+/// The adapters and the registry, built once per cold start.
+pub struct Deps {
+    objects: S3Object,
+    state: DynamoAlertState,
+    sink: SnsAlertSink,
+    lake: FirehoseLakeSink,
+    registry: Registry,
+}
+
+impl Deps {
+    /// Builds the adapters and the detection registry.
+    ///
+    /// # Errors
+    /// A bad `DETECTIONS_CONFIG`, naming the key.
+    pub fn new(config: &Config, clients: &AwsClients) -> anyhow::Result<Self> {
+        let tuning = TuningConfig::from_toml_str(&config.detections_config)?;
+        Ok(Deps {
+            objects: S3Object::new(clients.s3.clone()),
+            state: DynamoAlertState::new(clients.dynamodb.clone(), &config.alert_state_table),
+            sink: SnsAlertSink::new(clients.sns.clone(), &config.alert_topic_arn),
+            lake: FirehoseLakeSink::new(clients.firehose.clone(), &config.firehose_stream),
+            registry: Registry::catalog(&tuning)?,
+        })
+    }
+}
+
+/// Reads the Tailscale rows of a lake object. The compression is sniffed (Firehose may or may not
+/// have compressed it) and each line's table comes from its `p_log_type`, not the key. Lines of
+/// other tables are skipped; unreadable lines are counted.
+pub fn rows_of(bytes: &[u8]) -> (Vec<LakeRow>, usize) {
+    let limits = DecodeLimits {
+        max_decoded_bytes: 1 << 30,
+        max_ratio: 1000,
+        ..DecodeLimits::default()
+    };
+    let Ok(body) = decode_object(bytes, &limits) else {
+        return (Vec::new(), 1);
+    };
+    let (mut rows, mut bad) = (Vec::new(), 0);
+    for line in body.split(|b| *b == b'\n').filter(|l| !l.trim_ascii().is_empty()) {
+        let table = if memfind(line, br#""p_log_type":"Tailscale.Audit""#) {
+            &TAILSCALE_AUDIT
+        } else if memfind(line, br#""p_log_type":"Tailscale.Network""#) {
+            &TAILSCALE_NETWORK
+        } else {
+            continue;
+        };
+        match LakeRow::from_json_line(table, line) {
+            Ok(row) => rows.push(row),
+            Err(_) => bad += 1,
+        }
+    }
+    (rows, bad)
+}
+
+fn memfind(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Runs detections over one lake object.
+///
+/// # Errors
+/// A retryable adapter failure: the message is retried, and nothing already delivered is re-sent.
+pub async fn process_object(deps: &Deps, bucket: &str, key: &str) -> Result<DetectReport, PortError> {
+    let bytes = deps.objects.get(bucket, key, 512 << 20).await?;
+    let (rows, bad) = rows_of(&bytes);
+    if bad > 0 {
+        tracing::error!(key = %key, bad_lines = bad, "lake object has lines that are not rows; they were skipped");
+    }
+    detect(&deps.registry, &rows, key, &deps.state, &deps.sink, &deps.lake, Timestamp::now()).await
+}
+
+/// Handles one SQS batch.
+///
+/// # Errors
+/// Never: failures are reported per message.
+pub async fn handle(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let mut failures = Vec::new();
+    let (mut rows, mut alerts, mut delivered) = (0usize, 0usize, 0usize);
+    for message in event.payload.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let objects = match s3_objects(message.body.as_deref().unwrap_or_default()) {
+            Ok(Some(objects)) => objects,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(message_id = %id, error = %e, "unrecognized SQS message");
+                failures.push(id);
+                continue;
+            }
+        };
+        for (bucket, key) in objects {
+            match process_object(deps, &bucket, &key).await {
+                Ok(report) => {
+                    rows += report.stats.rows;
+                    alerts += report.alerts.len();
+                    delivered += report.delivered;
+                    tracing::info!(key = %key, rows = report.stats.rows, matches = report.stats.matches, alerts = report.alerts.len(), delivered = report.delivered, "detected");
+                }
+                Err(e) => {
+                    tracing::warn!(key = %key, error = %e, retryable = e.retryable, "detect failed; message will be retried");
+                    failures.push(id.clone());
+                    break;
+                }
+            }
+        }
+    }
+    tailwatch_aws::emit_metrics(
+        "detect",
+        &[
+            ("RowsEvaluated", rows as f64, "Count"),
+            ("Alerts", alerts as f64, "Count"),
+            ("AlertsDelivered", delivered as f64, "Count"),
+            ("MessagesFailed", failures.len() as f64, "Count"),
+        ],
+    );
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    Ok(response)
+}

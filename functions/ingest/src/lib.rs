@@ -1,0 +1,146 @@
+//! The ingest function's handler: API Gateway HTTP API (payload 2.0) → core's ingest contract →
+//! raw batch in S3. Byte-for-byte the behaviour of `tailwatch serve`, because both call
+//! `tailwatch_core::pipeline::ingest`.
+
+use std::time::Duration;
+
+use lambda_http::{Body, Request, RequestExt, Response};
+use tailwatch_aws::{AwsClients, S3QuarantineSink, S3RawStore, SecretsTokenSource};
+use tailwatch_core::pipeline::ingest::{ingest, storage_unavailable, HecResponse, IngestRequest};
+use tailwatch_core::time::Timestamp;
+use tailwatch_core::wire::DecodeLimits;
+
+/// Settings from the environment (validated once at cold start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `RAW_BUCKET`: where accepted batches go.
+    pub raw_bucket: String,
+    /// `LAKE_BUCKET`: where quarantine rows go (`tailwatch_quarantine/`).
+    pub lake_bucket: String,
+    /// `TOKEN_SECRET_ARN`: the Secrets Manager secret holding the token(s).
+    pub token_secret_arn: String,
+    /// `MAX_BODY_MIB` (default 6, Lambda's synchronous payload limit).
+    pub max_body_mib: usize,
+    /// `TOKEN_REFRESH_SECONDS` (default 300).
+    pub token_refresh: Duration,
+}
+
+/// Reads a required variable.
+///
+/// # Errors
+/// Names the missing variable.
+pub fn required(name: &str) -> anyhow::Result<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("environment variable {name} is required (set by template.yaml)"))
+}
+
+fn optional_number(name: &str, default: u64) -> anyhow::Result<u64> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("environment variable {name} must be a whole number, got `{v}`")),
+        _ => Ok(default),
+    }
+}
+
+impl Config {
+    /// Reads the environment.
+    ///
+    /// # Errors
+    /// A missing or malformed variable, named.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Config {
+            raw_bucket: required("RAW_BUCKET")?,
+            lake_bucket: required("LAKE_BUCKET")?,
+            token_secret_arn: required("TOKEN_SECRET_ARN")?,
+            max_body_mib: usize::try_from(optional_number("MAX_BODY_MIB", 6)?.clamp(1, 64))?,
+            token_refresh: Duration::from_secs(optional_number("TOKEN_REFRESH_SECONDS", 300)?),
+        })
+    }
+}
+
+/// The adapters, built once per cold start.
+pub struct Deps {
+    raw: S3RawStore,
+    quarantine: S3QuarantineSink,
+    tokens: SecretsTokenSource,
+    limits: DecodeLimits,
+}
+
+impl Deps {
+    /// Builds the adapters from the clients.
+    pub fn new(config: &Config, clients: &AwsClients) -> Self {
+        Deps {
+            raw: S3RawStore::new(clients.s3.clone(), &config.raw_bucket),
+            quarantine: S3QuarantineSink::new(clients.s3.clone(), &config.lake_bucket),
+            tokens: SecretsTokenSource::new(clients.secrets.clone(), &config.token_secret_arn, config.token_refresh),
+            limits: DecodeLimits {
+                max_body_bytes: config.max_body_mib << 20,
+                ..DecodeLimits::default()
+            },
+        }
+    }
+}
+
+fn respond(resp: &HecResponse) -> Response<Body> {
+    Response::builder()
+        .status(resp.status)
+        .header("content-type", "application/json")
+        .body(Body::Text(resp.body.clone()))
+        .unwrap_or_else(|_| Response::new(Body::Text(resp.body.clone())))
+}
+
+/// Handles one request.
+///
+/// # Errors
+/// Never for request problems (those are HTTP answers); the `Result` is the runtime's contract.
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_else(|| format!("local-{}", Timestamp::now().unix_millis()));
+    let tokens = match deps.tokens.tokens().await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "no ingest token available");
+            return Ok(respond(&storage_unavailable()));
+        }
+    };
+    let auth: Vec<&[u8]> = req.headers().get_all("authorization").iter().map(|v| v.as_bytes()).collect();
+    let encoding = req.headers().get("content-encoding").and_then(|v| v.to_str().ok());
+    let body: &[u8] = match req.body() {
+        Body::Empty => b"",
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    let request = IngestRequest {
+        authorization: &auth,
+        content_encoding: encoding,
+        body,
+        source: "tailscale-http",
+        received_at: Timestamp::now(),
+        request_id: &request_id,
+    };
+    let (resp, report) = ingest(request, &tokens, &deps.limits, &deps.raw, &deps.quarantine).await;
+    tracing::info!(
+        status = resp.status,
+        accepted = report.accepted,
+        quarantined = report.quarantined,
+        raw_key = report.raw_key.as_deref().unwrap_or(""),
+        bytes = body.len(),
+        "ingest"
+    );
+    tailwatch_aws::emit_metrics(
+        "ingest",
+        &[
+            ("RecordsAccepted", report.accepted as f64, "Count"),
+            ("RecordsQuarantined", report.quarantined as f64, "Count"),
+            ("BytesReceived", body.len() as f64, "Bytes"),
+            ("Rejected", f64::from(u8::from(resp.status >= 400)), "Count"),
+        ],
+    );
+    Ok(respond(&resp))
+}

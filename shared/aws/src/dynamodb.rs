@@ -1,0 +1,342 @@
+//! Alert state in DynamoDB: the dedup / threshold state machine with conditional writes only (no
+//! read-then-write), so concurrent detect invocations never page twice for one alert.
+//!
+//! Items (one table, `pk` + `sk` strings, TTL attribute `expires_at`):
+//! - `row#<rule>#<row id>` / `row`: claims a (detection, row) pair — `attribute_not_exists` makes a
+//!   redelivered row a duplicate — and keeps its outcome so a retry re-produces the same alert.
+//! - `dedup#<rule>#<dedup>` / `state`: `seq`, `window_start_ms`, `count`, `notified`, … .
+//!   Attach: `SET count = count + 1` if the event is inside the window. Open: `SET seq = seq + 1, …`
+//!   if there is no item or the event is outside the window. Notify: `SET notified = true` if
+//!   `notified = false AND seq = :seq` — exactly one writer wins each step.
+//! - `seen#<key>`, `sum#<key>#<window>`, `set#<key>#<window>`: the stateful helpers (`ADD` is
+//!   atomic), and `delivered#<alert id>` / `<sink>`: delivery marks.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use tailwatch_core::engine::state::{AlertState, MatchInput, MatchOutcome};
+use tailwatch_core::ports::PortError;
+use tailwatch_core::time::Timestamp;
+
+use crate::classify;
+
+/// Row claims live a week: longer than any SQS retention plus redrive.
+const ROW_TTL_SECS: i64 = 7 * 86_400;
+const LOOPS: usize = 8;
+
+/// Alert state in one DynamoDB table.
+#[derive(Clone, Debug)]
+pub struct DynamoAlertState {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+fn get_i64(item: &Item, k: &str) -> i64 {
+    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+fn get_str(item: &Item, k: &str) -> String {
+    item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+}
+fn get_bool(item: &Item, k: &str) -> bool {
+    item.get(k).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
+}
+
+fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(
+    e: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> bool {
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
+
+fn outcome_from(item: &Item, duplicate: bool, fallback: Timestamp) -> MatchOutcome {
+    MatchOutcome {
+        seq: get_i64(item, "seq").max(0) as u64,
+        event_count: get_i64(item, "event_count").max(0) as u64,
+        notify: get_bool(item, "notify"),
+        created_at: Timestamp::from_unix_millis(get_i64(item, "created_at_ms")).unwrap_or(fallback),
+        first_event_time: Timestamp::from_unix_millis(get_i64(item, "first_event_time_ms")).unwrap_or(fallback),
+        first_event: get_str(item, "first_event"),
+        duplicate,
+    }
+}
+
+impl DynamoAlertState {
+    /// State in `table`.
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoAlertState {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn key(pk: String, sk: &str) -> Item {
+        HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+    }
+
+    async fn get(&self, pk: String, sk: &str, op: &str) -> Result<Option<Item>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(op, &e))?;
+        Ok(out.item)
+    }
+
+    /// Attach to the open alert if the event is inside its window. `None`: no item, or outside.
+    async fn attach(&self, pk: &str, t: i64, period_ms: i64) -> Result<Option<Item>, PortError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk.to_owned(), "state")))
+            .update_expression("SET #count = #count + :one")
+            .condition_expression("attribute_exists(pk) AND window_start_ms > :lo AND window_start_ms <= :hi")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":lo", n(t - period_ms))
+            .expression_attribute_values(":hi", n(t + period_ms))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match r {
+            Ok(out) => Ok(out.attributes),
+            Err(e) if is_conditional_failure(&e) => Ok(None),
+            Err(e) => Err(classify("attach match to alert", &e)),
+        }
+    }
+
+    /// Open a new alert (next sequence number) if there is no item or the event is outside the
+    /// window. `None`: someone else changed the item first (loop and attach).
+    async fn open(&self, pk: &str, m: &MatchInput<'_>, t: i64, period_ms: i64, notify: bool) -> Result<Option<Item>, PortError> {
+        let expires = (t.max(m.now.unix_millis()) + 2 * period_ms) / 1000 + 86_400;
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk.to_owned(), "state")))
+            .update_expression(
+                "SET seq = if_not_exists(seq, :zero) + :one, window_start_ms = :t, #count = :one, notified = :notified, created_at_ms = :now, first_event = :ev, expires_at = :exp",
+            )
+            .condition_expression("attribute_not_exists(pk) OR window_start_ms <= :lo OR window_start_ms > :hi")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":t", n(t))
+            .expression_attribute_values(":lo", n(t - period_ms))
+            .expression_attribute_values(":hi", n(t + period_ms))
+            .expression_attribute_values(":notified", AttributeValue::Bool(notify))
+            .expression_attribute_values(":now", n(m.now.unix_millis()))
+            .expression_attribute_values(":ev", s(m.event_json))
+            .expression_attribute_values(":exp", n(expires))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match r {
+            Ok(out) => Ok(out.attributes),
+            Err(e) if is_conditional_failure(&e) => Ok(None),
+            Err(e) => Err(classify("open alert", &e)),
+        }
+    }
+
+    /// Claim the notification of alert `seq`: exactly one caller gets `true`.
+    async fn claim_notification(&self, pk: &str, seq: i64) -> Result<bool, PortError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk.to_owned(), "state")))
+            .update_expression("SET notified = :true")
+            .condition_expression("notified = :false AND seq = :seq")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":seq", n(seq))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(classify("claim notification", &e)),
+        }
+    }
+}
+
+impl AlertState for DynamoAlertState {
+    async fn record_match(&self, m: MatchInput<'_>) -> Result<MatchOutcome, PortError> {
+        let row_pk = format!("row#{}#{}", m.rule_id, m.row_id);
+        let now_s = m.now.unix_millis() / 1000;
+        // 1. Claim the (detection, row) pair; a redelivered row finds its earlier outcome.
+        let claim = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&row_pk))
+            .item("sk", s("row"))
+            .item("expires_at", n(now_s + ROW_TTL_SECS))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match claim {
+            Ok(_) => {}
+            Err(e) if is_conditional_failure(&e) => {
+                let item = self.get(row_pk, "row", "read row outcome").await?.unwrap_or_default();
+                return Ok(outcome_from(&item, true, m.now));
+            }
+            Err(e) => return Err(classify("claim row", &e)),
+        }
+
+        // 2. Attach or open, looping when another writer got there first.
+        let pk = format!("dedup#{}#{}", m.rule_id, m.dedup);
+        let t = m.event_time.unix_millis();
+        let period_ms = m.period_secs.saturating_mul(1000);
+        let threshold = i64::from(m.threshold.max(1));
+        let mut state = None;
+        for _ in 0..LOOPS {
+            if let Some(item) = self.attach(&pk, t, period_ms).await? {
+                state = Some((item, false));
+                break;
+            }
+            if let Some(item) = self.open(&pk, &m, t, period_ms, threshold <= 1).await? {
+                state = Some((item, true));
+                break;
+            }
+        }
+        let Some((item, opened)) = state else {
+            return Err(PortError::retryable(
+                "record match",
+                format!("alert state for {pk} kept changing under {LOOPS} attempts"),
+            ));
+        };
+        let seq = get_i64(&item, "seq");
+        let count = get_i64(&item, "count");
+        // 3. Notify: the opener when the threshold is 1; otherwise whoever reaches it claims it.
+        let notify = if opened {
+            threshold <= 1
+        } else {
+            !get_bool(&item, "notified") && count >= threshold && self.claim_notification(&pk, seq).await?
+        };
+        let outcome = MatchOutcome {
+            seq: seq.max(0) as u64,
+            event_count: count.max(0) as u64,
+            notify,
+            created_at: Timestamp::from_unix_millis(get_i64(&item, "created_at_ms")).unwrap_or(m.now),
+            first_event_time: Timestamp::from_unix_millis(get_i64(&item, "window_start_ms")).unwrap_or(m.event_time),
+            first_event: get_str(&item, "first_event"),
+            duplicate: false,
+        };
+        // 4. Keep the outcome with the row claim so a retry re-produces this alert.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(row_pk, "row")))
+            .update_expression(
+                "SET seq = :seq, event_count = :c, notify = :n, created_at_ms = :ca, first_event_time_ms = :ft, first_event = :fe",
+            )
+            .expression_attribute_values(":seq", n(outcome.seq))
+            .expression_attribute_values(":c", n(outcome.event_count))
+            .expression_attribute_values(":n", AttributeValue::Bool(outcome.notify))
+            .expression_attribute_values(":ca", n(outcome.created_at.unix_millis()))
+            .expression_attribute_values(":ft", n(outcome.first_event_time.unix_millis()))
+            .expression_attribute_values(":fe", s(&outcome.first_event))
+            .send()
+            .await
+            .map_err(|e| classify("store row outcome", &e))?;
+        Ok(outcome)
+    }
+
+    async fn first_seen(&self, key: &str, at: Timestamp, within_secs: i64) -> Result<bool, PortError> {
+        let t = at.unix_millis();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(format!("seen#{key}"), "seen")))
+            .update_expression("SET last_ms = :t, expires_at = :exp")
+            .expression_attribute_values(":t", n(t))
+            .expression_attribute_values(":exp", n(t / 1000 + within_secs + 86_400))
+            .return_values(ReturnValue::UpdatedOld)
+            .send()
+            .await
+            .map_err(|e| classify("first seen", &e))?;
+        let last = out
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("last_ms"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok());
+        Ok(last.is_none_or(|l| (t - l).abs() > within_secs.saturating_mul(1000)))
+    }
+
+    async fn add_to_window(&self, key: &str, window_start_ms: i64, amount: u64) -> Result<u64, PortError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(format!("sum#{key}#{window_start_ms}"), "sum")))
+            .update_expression("ADD #total :a SET expires_at = :exp")
+            .expression_attribute_names("#total", "total")
+            .expression_attribute_values(":a", n(amount))
+            .expression_attribute_values(":exp", n(window_start_ms / 1000 + 2 * 86_400))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| classify("sum over window", &e))?;
+        Ok(out.attributes.as_ref().map_or(0, |a| get_i64(a, "total").max(0) as u64))
+    }
+
+    async fn add_distinct(&self, key: &str, window_start_ms: i64, members: &[String]) -> Result<u64, PortError> {
+        if members.is_empty() {
+            return Ok(0);
+        }
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(format!("set#{key}#{window_start_ms}"), "set")))
+            .update_expression("ADD #members :m SET expires_at = :exp")
+            .expression_attribute_names("#members", "members")
+            .expression_attribute_values(":m", AttributeValue::Ss(members.to_vec()))
+            .expression_attribute_values(":exp", n(window_start_ms / 1000 + 2 * 86_400))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| classify("distinct count", &e))?;
+        Ok(out
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("members"))
+            .and_then(|m| m.as_ss().ok())
+            .map_or(0, |m| m.len() as u64))
+    }
+
+    async fn is_delivered(&self, alert_id: &str, sink: &str) -> Result<bool, PortError> {
+        Ok(self
+            .get(format!("delivered#{alert_id}"), sink, "read delivered mark")
+            .await?
+            .is_some())
+    }
+
+    async fn mark_delivered(&self, alert_id: &str, sink: &str) -> Result<(), PortError> {
+        let now = Timestamp::now().unix_millis() / 1000;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("delivered#{alert_id}")))
+            .item("sk", s(sink))
+            .item("expires_at", n(now + 30 * 86_400))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("mark delivered", &e))
+    }
+}

@@ -1,0 +1,284 @@
+//! The whole AWS path against the AWS API emulator, with real SDK calls: ingest (API Gateway
+//! request) → raw object in S3 → normalize (SQS of S3 notification) → Firehose → lake bucket →
+//! detect (SQS of S3 notification) → DynamoDB state → SNS → an SQS queue subscribed to the topic.
+//!
+//! Emulator behaviour relied on (moto 5): Firehose delivers synchronously into the destination
+//! bucket but ignores dynamic partitioning and GZIP (objects land under `<prefix>YYYY/MM/DD/HH/`,
+//! uncompressed). detect therefore sniffs compression and reads each row's table from
+//! `p_log_type`; these tests assert object contents, not keys.
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use lambda_http::Body;
+use lambda_runtime::{Context, LambdaEvent};
+use tailwatch_aws_e2e::{sqs_s3_event, Env};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/tailscale").join(name)).unwrap()
+}
+
+fn ingest_deps(env: &Env) -> tailwatch_ingest::Deps {
+    let config = tailwatch_ingest::Config {
+        raw_bucket: env.raw_bucket.clone(),
+        lake_bucket: env.lake_bucket.clone(),
+        token_secret_arn: env.secret_arn.clone(),
+        max_body_mib: 6,
+        token_refresh: Duration::from_secs(300),
+    };
+    tailwatch_ingest::Deps::new(&config, &env.clients)
+}
+
+fn normalize_deps(env: &Env) -> tailwatch_normalize::Deps {
+    tailwatch_normalize::Deps::new(
+        &tailwatch_normalize::Config {
+            lake_bucket: env.lake_bucket.clone(),
+            firehose_stream: env.stream.clone(),
+        },
+        &env.clients,
+    )
+}
+
+fn detect_deps(env: &Env) -> tailwatch_detect::Deps {
+    let config = tailwatch_detect::Config {
+        firehose_stream: env.stream.clone(),
+        alert_state_table: env.table.clone(),
+        alert_topic_arn: env.topic_arn.clone(),
+        detections_config: String::new(),
+    };
+    tailwatch_detect::Deps::new(&config, &env.clients).unwrap()
+}
+
+async fn post(deps: &tailwatch_ingest::Deps, headers: &[(&str, String)], body: Vec<u8>) -> (u16, serde_json::Value) {
+    let mut req = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("https://api.example.com/services/collector/event");
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let resp = tailwatch_ingest::handle(deps, req.body(Body::Binary(body)).unwrap()).await.unwrap();
+    let status = resp.status().as_u16();
+    let text = match resp.body() {
+        Body::Text(t) => t.clone(),
+        Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    };
+    (status, serde_json::from_str(&text).unwrap())
+}
+
+fn basic(token: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("user:{token}"))
+    )
+}
+
+/// Runs normalize over every raw object, then detect over every lake object Firehose wrote.
+async fn run_pipeline(env: &Env) -> usize {
+    let raw_keys = env.keys(&env.raw_bucket, "raw/").await;
+    let out = tailwatch_normalize::handle(
+        &normalize_deps(env),
+        LambdaEvent::new(sqs_s3_event(&env.raw_bucket, &raw_keys), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.batch_item_failures.is_empty(),
+        "normalize failures: {:?}",
+        out.batch_item_failures
+    );
+    let lake_keys = env.keys(&env.lake_bucket, "firehose/").await;
+    let deps = detect_deps(env);
+    let out = tailwatch_detect::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.lake_bucket, &lake_keys), Context::default())).await.unwrap();
+    if !out.batch_item_failures.is_empty() {
+        // Say why: re-run the failing objects directly for the error.
+        let errors = futures_errors(&deps, env, &lake_keys).await;
+        panic!("detect failures: {:?}: {errors:?}", out.batch_item_failures);
+    }
+    lake_keys.len()
+}
+
+async fn futures_errors(deps: &tailwatch_detect::Deps, env: &Env, keys: &[String]) -> Vec<String> {
+    let mut errors = Vec::new();
+    for key in keys {
+        if let Err(e) = tailwatch_detect::process_object(deps, &env.lake_bucket, key).await {
+            errors.push(format!("{key}: {e}"));
+        }
+    }
+    errors
+}
+
+fn lake_lines(bytes: &[u8]) -> Vec<serde_json::Value> {
+    let body = tailwatch_core::wire::decode_object(bytes, &Default::default()).unwrap();
+    body.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_from_http_to_pagerduty_shaped_sns() {
+    let env = Env::new("e2e").await;
+    let ingest = ingest_deps(&env);
+
+    // Ingest: the audit stream with Basic auth, the gzip network stream with Bearer.
+    let (status, resp) = post(&ingest, &[("authorization", basic("tok-current"))], fixture("audit-stream.hec")).await;
+    assert_eq!((status, resp["accepted"].as_u64()), (200, Some(15)), "{resp}");
+    let (status, resp) = post(
+        &ingest,
+        &[("authorization", "Bearer tok-current".into()), ("content-encoding", "gzip".into())],
+        fixture("network-stream.hec.gz"),
+    )
+    .await;
+    assert_eq!((status, resp["accepted"].as_u64()), (200, Some(4)), "{resp}");
+    let raw = env.keys(&env.raw_bucket, "raw/").await;
+    assert_eq!(raw.len(), 2);
+    assert!(
+        raw.iter()
+            .all(|k| k.starts_with("raw/tailscale-http/dt=") && k.ends_with(".ndjson.zst")),
+        "{raw:?}"
+    );
+
+    // Normalize → Firehose → lake bucket; detect → DynamoDB → SNS → SQS.
+    let objects = run_pipeline(&env).await;
+    assert!(objects >= 1);
+    let mut rows = Vec::new();
+    for key in env.keys(&env.lake_bucket, "firehose/").await {
+        rows.extend(lake_lines(&env.get(&env.lake_bucket, &key).await));
+    }
+    let count = |t: &str| rows.iter().filter(|r| r["p_log_type"] == t).count();
+    assert_eq!(count("Tailscale.Audit"), 15);
+    assert_eq!(count("Tailscale.Network"), 15);
+    assert!(count("Tailwatch.Alert") >= 10, "alert rows go to the lake too");
+
+    // DynamoDB holds the dedup state.
+    let scan = env.clients.dynamodb.scan().table_name(&env.table).send().await.unwrap();
+    let pks: Vec<String> = scan
+        .items()
+        .iter()
+        .filter_map(|i| i.get("pk").and_then(|v| v.as_s().ok()).cloned())
+        .collect();
+    assert!(pks.iter().any(|p| p.starts_with("dedup#Tailscale.MagicDNS.Disabled#")), "{pks:?}");
+
+    // SNS → SQS: body, subject and attributes.
+    let messages = env.drain_alerts().await;
+    let magic = messages
+        .iter()
+        .find(|m| m["Subject"].as_str().is_some_and(|s| s.contains("MagicDNS")))
+        .expect("MagicDNS alert on SNS");
+    assert_eq!(
+        magic["Subject"],
+        "[HIGH] Tailscale MagicDNS disabled by alice@example.com via ADMIN_CONSOLE"
+    );
+    assert_eq!(magic["MessageAttributes"]["severity"]["Value"], "HIGH");
+    assert_eq!(magic["MessageAttributes"]["rule_id"]["Value"], "Tailscale.MagicDNS.Disabled");
+    assert_eq!(magic["MessageAttributes"]["log_type"]["Value"], "Tailscale.Audit");
+    let alert: serde_json::Value = serde_json::from_str(magic["Message"].as_str().unwrap()).expect("the default message is the alert JSON");
+    assert_eq!(alert["id"], "Tailscale.MagicDNS.Disabled");
+    assert_eq!(alert["type"], "RULE");
+    assert_eq!(alert["alertContext"]["origin"], "ADMIN_CONSOLE");
+    assert_eq!(alert["firstEventTime"], "2025-03-04T17:21:09.412Z");
+    let ids: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m["MessageAttributes"]["rule_id"]["Value"].as_str())
+        .collect();
+    for expected in [
+        "Tailscale.HTTPS.Disabled",
+        "Tailscale.DeviceApproval.Disabled",
+        "Tailscale.TailnetLock.Disabled",
+        "Tailscale.LogStreaming.Tampered",
+    ] {
+        assert!(ids.contains(&expected), "missing {expected} in {ids:?}");
+    }
+
+    // The same S3 notification delivered again (SQS is at-least-once): nothing is published twice.
+    run_pipeline_detect_only(&env).await;
+    let again = env.drain_alerts().await;
+    assert!(again.is_empty(), "redelivery paged again: {again:?}");
+}
+
+async fn run_pipeline_detect_only(env: &Env) {
+    let lake_keys = env.keys(&env.lake_bucket, "firehose/").await;
+    let out = tailwatch_detect::handle(
+        &detect_deps(env),
+        LambdaEvent::new(sqs_s3_event(&env.lake_bucket, &lake_keys), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert!(out.batch_item_failures.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_token_is_401_and_nothing_reaches_s3() {
+    let env = Env::new("auth").await;
+    let ingest = ingest_deps(&env);
+    for headers in [
+        vec![("authorization", basic("nope"))],
+        vec![("authorization", "Bearer nope".to_owned())],
+        vec![],
+    ] {
+        let (status, resp) = post(&ingest, &headers, fixture("audit-stream.hec")).await;
+        assert_eq!(status, 401, "{resp}");
+    }
+    assert!(env.keys(&env.raw_bucket, "").await.is_empty());
+    assert!(env.keys(&env.lake_bucket, "").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_manager_rotation_accepts_both_tokens() {
+    let env = Env::new("rotation").await;
+    let ingest = ingest_deps(&env);
+    for token in ["tok-current", "tok-previous"] {
+        let (status, resp) = post(
+            &ingest,
+            &[("authorization", format!("Splunk {token}"))],
+            fixture("audit-stream.hec"),
+        )
+        .await;
+        assert_eq!(status, 200, "{token}: {resp}");
+    }
+    assert_eq!(env.keys(&env.raw_bucket, "raw/").await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_records_are_quarantined_in_the_lake_bucket_and_exports_are_read() {
+    let env = Env::new("quarantine").await;
+    let ingest = ingest_deps(&env);
+    let (status, resp) = post(
+        &ingest,
+        &[("authorization", basic("tok-current"))],
+        fixture("bad/mixed-good-and-bad.ndjson"),
+    )
+    .await;
+    assert_eq!(
+        (status, resp["accepted"].as_u64(), resp["quarantined"].as_u64()),
+        (200, Some(2), Some(1))
+    );
+    let q = env.keys(&env.lake_bucket, "tailwatch_quarantine/").await;
+    assert_eq!(q.len(), 1, "{q:?}");
+    let rows = lake_lines(&env.get(&env.lake_bucket, &q[0]).await);
+    assert_eq!(rows[0]["reason"], "invalid_json");
+    assert_eq!(rows[0]["line"], 2);
+
+    // Tailscale's own S3 export object (gzip NDJSON) and a zero-byte object, through normalize.
+    env.put(
+        &env.raw_bucket,
+        "raw/tailscale-s3-export/2025/03/04/2025-03-04-17-40-00.ndjson.gz",
+        tailwatch_core::wire::decode::gzip(&fixture("audit-s3-export.ndjson")),
+    )
+    .await;
+    env.put(
+        &env.raw_bucket,
+        "raw/tailscale-s3-export/2025/03/04/2025-03-04-17-45-00.ndjson",
+        Vec::new(),
+    )
+    .await;
+    run_pipeline(&env).await;
+    let mut rows = Vec::new();
+    for key in env.keys(&env.lake_bucket, "firehose/").await {
+        rows.extend(lake_lines(&env.get(&env.lake_bucket, &key).await));
+    }
+    assert_eq!(rows.iter().filter(|r| r["p_source_label"] == "tailscale-s3-export").count(), 2);
+    assert_eq!(rows.iter().filter(|r| r["p_source_label"] == "tailscale-http").count(), 2);
+}
