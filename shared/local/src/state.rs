@@ -331,3 +331,13 @@ mod tests {
         assert!(block_on(s.first_seen("u", t.plus_seconds(200), 60)).unwrap());
     }
 }
+
+#[cfg(test)]
+mod conformance {
+    #[test]
+    fn sqlite_state_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = super::SqliteAlertState::open(&dir.path().join("state.db")).unwrap();
+        tailwatch_core::engine::state::block_on(tailwatch_core::engine::conformance::run(&state, "sqlite"));
+    }
+}

@@ -6,6 +6,7 @@
 //! alerts to notify. Nothing here knows whether the state lives in SQLite or DynamoDB.
 
 pub mod alert;
+pub mod conformance;
 pub mod config;
 pub mod registry;
 pub mod run;
