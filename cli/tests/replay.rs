@@ -7,13 +7,29 @@ use std::process::Command;
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tailscale");
 
 fn tailwatch(args: &[&str], data: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tailwatch")).args(args).arg("--data-dir").arg(data).env_remove("TAILWATCH_CONFIG").output().unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    let out = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env_remove("TAILWATCH_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
 }
 
 fn tailwatch_plain(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tailwatch")).args(args).env_remove("TAILWATCH_CONFIG").output().unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    let out = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+        .args(args)
+        .env_remove("TAILWATCH_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
 }
 
 fn fixture(name: &str) -> String {
@@ -50,12 +66,18 @@ fn replaying_the_audit_stream_fires_the_documented_alerts() {
     assert_eq!(key.severity.as_str(), "HIGH", "reusable + preauthorized");
     let lock = alerts.iter().find(|a| a.id == "Tailscale.TailnetLock.Disabled").unwrap();
     assert_eq!(lock.severity.as_str(), "CRITICAL");
-    assert!(out.contains("ALERT [HIGH] Tailscale MagicDNS disabled by alice@example.com via ADMIN_CONSOLE"), "{out}");
+    assert!(
+        out.contains("ALERT [HIGH] Tailscale MagicDNS disabled by alice@example.com via ADMIN_CONSOLE"),
+        "{out}"
+    );
 
     // Replaying again pages nothing new and duplicates no lake rows.
     let (ok, out) = tailwatch(&["replay", &fixture("audit-stream.hec"), "--quiet"], dir.path());
     assert!(ok && out.contains("new_alerts=0"), "{out}");
-    assert_eq!(tailwatch_local::read_alerts(&dir.path().join("alerts")).unwrap().len(), alerts.len());
+    assert_eq!(
+        tailwatch_local::read_alerts(&dir.path().join("alerts")).unwrap().len(),
+        alerts.len()
+    );
 
     // Backtest over the lake sees the same detections fire.
     let (ok, out) = tailwatch(&["backtest", "--since", "2025-03-04", "--until", "2025-03-05"], dir.path());
@@ -74,7 +96,10 @@ fn a_failed_acl_change_fires_no_policy_alert() {
     assert!(ok, "{out}");
     let alerts = tailwatch_local::read_alerts(&dir.path().join("alerts")).unwrap();
     assert!(alerts.iter().all(|a| a.id != "Tailscale.PolicyFile.Changed"), "{alerts:?}");
-    assert!(alerts.iter().any(|a| a.id == "Tailscale.MagicDNS.Disabled"), "the API copy of the MagicDNS change still fires");
+    assert!(
+        alerts.iter().any(|a| a.id == "Tailscale.MagicDNS.Disabled"),
+        "the API copy of the MagicDNS change still fires"
+    );
 }
 
 #[test]
@@ -86,10 +111,16 @@ fn detections_commands_and_config_errors() {
     let (ok, out) = tailwatch_plain(&["detections", "list"]);
     assert!(ok, "{out}");
     assert!(out.contains("28 detections"), "{out}");
-    assert!(out.contains("Tailscale.ExternalUser.Joined") && out.contains("idle"), "org_domains unset: idle, and says so");
+    assert!(
+        out.contains("Tailscale.ExternalUser.Joined") && out.contains("idle"),
+        "org_domains unset: idle, and says so"
+    );
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "[detections.\"Tailscale.Network.PortScan\"]\nmin_target = 3\n").unwrap();
-    let (ok, out) = tailwatch(&["replay", &fixture("audit-stream.hec"), "--config", config.to_str().unwrap()], dir.path());
+    let (ok, out) = tailwatch(
+        &["replay", &fixture("audit-stream.hec"), "--config", config.to_str().unwrap()],
+        dir.path(),
+    );
     assert!(!ok);
     assert!(out.contains("detections.\"Tailscale.Network.PortScan\".min_target"), "{out}");
 }

@@ -152,7 +152,8 @@ async fn handle(req: Request<Incoming>, state: State, client: HttpClient) -> Res
             forwarded["Records"] = serde_json::Value::Array(even);
             let resp = forward(&client, &upstream, &parts, Bytes::from(forwarded.to_string())).await;
             let (p, b) = resp.into_parts();
-            let upstream_body: serde_json::Value = serde_json::from_slice(&b.collect().await.map(|c| c.to_bytes()).unwrap_or_default()).unwrap_or_default();
+            let upstream_body: serde_json::Value =
+                serde_json::from_slice(&b.collect().await.map(|c| c.to_bytes()).unwrap_or_default()).unwrap_or_default();
             let ok = upstream_body["RequestResponses"].as_array().cloned().unwrap_or_default();
             let mut ok = ok.into_iter();
             let responses: Vec<serde_json::Value> = (0..records.len())

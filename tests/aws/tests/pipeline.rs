@@ -90,7 +90,12 @@ async fn run_pipeline(env: &Env) -> usize {
     );
     let lake_keys = env.keys(&env.lake_bucket, "firehose/").await;
     let deps = detect_deps(env);
-    let out = tailwatch_detect::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.lake_bucket, &lake_keys), Context::default())).await.unwrap();
+    let out = tailwatch_detect::handle(
+        &deps,
+        LambdaEvent::new(sqs_s3_event(&env.lake_bucket, &lake_keys), Context::default()),
+    )
+    .await
+    .unwrap();
     if !out.batch_item_failures.is_empty() {
         // Say why: re-run the failing objects directly for the error.
         let errors = futures_errors(&deps, env, &lake_keys).await;

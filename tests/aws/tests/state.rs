@@ -27,7 +27,16 @@ async fn racing_writers_on_one_key_page_once_and_count_every_match() {
             let mut notified = 0;
             for i in 0..10 {
                 let row = format!("w{w}-{i}");
-                let m = MatchInput { rule_id: "Race", dedup: "one-key", row_id: &row, event_time: t, period_secs: 3600, threshold: 5, now: t, event_json: "{}" };
+                let m = MatchInput {
+                    rule_id: "Race",
+                    dedup: "one-key",
+                    row_id: &row,
+                    event_time: t,
+                    period_secs: 3600,
+                    threshold: 5,
+                    now: t,
+                    event_json: "{}",
+                };
                 if state.record_match(m).await.unwrap().notify {
                     notified += 1;
                 }
@@ -41,7 +50,16 @@ async fn racing_writers_on_one_key_page_once_and_count_every_match() {
     }
     assert_eq!(total, 1, "exactly one notification across racing writers");
     let last = state
-        .record_match(MatchInput { rule_id: "Race", dedup: "one-key", row_id: "final", event_time: t, period_secs: 3600, threshold: 5, now: t, event_json: "{}" })
+        .record_match(MatchInput {
+            rule_id: "Race",
+            dedup: "one-key",
+            row_id: "final",
+            event_time: t,
+            period_secs: 3600,
+            threshold: 5,
+            now: t,
+            event_json: "{}",
+        })
         .await
         .unwrap();
     assert_eq!(last.event_count, 81, "every match counted once");

@@ -12,7 +12,16 @@ fn at(minute: i64) -> Timestamp {
 }
 
 fn input<'a>(rule: &'a str, dedup: &'a str, row: &'a str, minute: i64, threshold: u32) -> MatchInput<'a> {
-    MatchInput { rule_id: rule, dedup, row_id: row, event_time: at(minute), period_secs: 3600, threshold, now: at(minute), event_json: r#"{"first":true}"# }
+    MatchInput {
+        rule_id: rule,
+        dedup,
+        row_id: row,
+        event_time: at(minute),
+        period_secs: 3600,
+        threshold,
+        now: at(minute),
+        event_json: r#"{"first":true}"#,
+    }
 }
 
 /// Runs every check; panics with the first violation.
@@ -25,7 +34,10 @@ pub async fn run<S: AlertState>(state: &S, prefix: &str) {
 
     // Dedup: first match notifies; matches inside the period attach; after it, a new alert.
     let a = state.record_match(input(rule, "d1", "r1", 0, 1)).await.expect("record");
-    assert!(a.notify && a.seq == 1 && a.event_count == 1 && !a.duplicate, "first match opens and notifies: {a:?}");
+    assert!(
+        a.notify && a.seq == 1 && a.event_count == 1 && !a.duplicate,
+        "first match opens and notifies: {a:?}"
+    );
     let b = state.record_match(input(rule, "d1", "r2", 30, 1)).await.expect("record");
     assert!(!b.notify && b.seq == 1 && b.event_count == 2, "inside the period attaches: {b:?}");
     assert_eq!(b.first_event_time, at(0), "the window is anchored at the first match");
@@ -35,13 +47,22 @@ pub async fn run<S: AlertState>(state: &S, prefix: &str) {
 
     // Idempotence per (rule, row): a repeat returns the stored outcome, not a new count.
     let again = state.record_match(input(rule, "d1", "r3", 61, 1)).await.expect("record");
-    assert!(again.duplicate && again.notify && again.seq == 2 && again.event_count == 1, "repeat of a notifying row: {again:?}");
+    assert!(
+        again.duplicate && again.notify && again.seq == 2 && again.event_count == 1,
+        "repeat of a notifying row: {again:?}"
+    );
 
     // Threshold: N-1 matches nothing, the Nth exactly one notification, more none.
     let notified: Vec<bool> = {
         let mut v = Vec::new();
         for (i, row) in ["t1", "t2", "t3", "t4", "t5"].iter().enumerate() {
-            v.push(state.record_match(input(rule, "d2", row, i as i64, 3)).await.expect("record").notify);
+            v.push(
+                state
+                    .record_match(input(rule, "d2", row, i as i64, 3))
+                    .await
+                    .expect("record")
+                    .notify,
+            );
         }
         v
     };
@@ -54,14 +75,21 @@ pub async fn run<S: AlertState>(state: &S, prefix: &str) {
     let key = format!("{prefix}.sum");
     assert_eq!(state.add_to_window(&key, 0, 5).await.expect("sum"), 5);
     assert_eq!(state.add_to_window(&key, 0, 7).await.expect("sum"), 12);
-    assert_eq!(state.add_to_window(&key, 3_600_000, 1).await.expect("sum"), 1, "windows are separate");
+    assert_eq!(
+        state.add_to_window(&key, 3_600_000, 1).await.expect("sum"),
+        1,
+        "windows are separate"
+    );
     let key = format!("{prefix}.set");
     assert_eq!(state.add_distinct(&key, 0, &["a".into(), "b".into()]).await.expect("set"), 2);
     assert_eq!(state.add_distinct(&key, 0, &["b".into(), "c".into()]).await.expect("set"), 3);
     let key = format!("{prefix}.seen");
     assert!(state.first_seen(&key, at(0), 86_400).await.expect("seen"));
     assert!(!state.first_seen(&key, at(60), 86_400).await.expect("seen"));
-    assert!(state.first_seen(&key, at(60 + 3 * 24 * 60), 86_400).await.expect("seen"), "seen again after the look-back");
+    assert!(
+        state.first_seen(&key, at(60 + 3 * 24 * 60), 86_400).await.expect("seen"),
+        "seen again after the look-back"
+    );
 
     // Delivery marks are per (alert, sink).
     let alert = format!("{prefix}-alert");

@@ -6,8 +6,8 @@
 //! alerts to notify. Nothing here knows whether the state lives in SQLite or DynamoDB.
 
 pub mod alert;
-pub mod conformance;
 pub mod config;
+pub mod conformance;
 pub mod registry;
 pub mod run;
 pub mod state;
