@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Runs a command with the AWS API emulator (moto's server, from the project venv) on a free
-# loopback port, and stops the emulator afterwards even when the command fails.
+# Runs a command with the AWS API emulator (moto's server, from the project venv, with atomic
+# request handling: see emulator.py) on a free loopback port, and stops the emulator afterwards
+# even when the command fails.
 #   tests/aws/with-emulator.sh cargo test -p tailwatch-aws-e2e
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-moto="$root/.venv/bin/moto_server"
-[ -x "$moto" ] || { echo "moto_server missing: run 'make setup' first" >&2; exit 2; }
+python="$root/.venv/bin/python"
+[ -x "$root/.venv/bin/moto_server" ] || { echo "moto missing: run 'make setup' first" >&2; exit 2; }
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 log="$(mktemp -t moto.XXXXXX.log)"
-"$moto" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+"$python" "$root/tests/aws/emulator.py" 127.0.0.1 "$port" >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 100); do

@@ -3,7 +3,8 @@
 //!
 //! Items (one table, `pk` + `sk` strings, TTL attribute `expires_at`):
 //! - `row#<rule>#<row id>` / `row`: claims a (detection, row) pair — `attribute_not_exists` makes a
-//!   redelivered row a duplicate — and keeps its outcome so a retry re-produces the same alert.
+//!   redelivered row a duplicate — and keeps its outcome so a retry re-produces the same alert. A
+//!   claim without an outcome (the attempt failed half-way) is recorded again.
 //! - `dedup#<rule>#<dedup>` / `state`: `seq`, `window_start_ms`, `count`, `notified`, … .
 //!   Attach: `SET count = count + 1` if the event is inside the window. Open: `SET seq = seq + 1, …`
 //!   if there is no item or the event is outside the window. Notify: `SET notified = true` if
@@ -189,8 +190,14 @@ impl AlertState for DynamoAlertState {
         match claim {
             Ok(_) => {}
             Err(e) if is_conditional_failure(&e) => {
-                let item = self.get(row_pk, "row", "read row outcome").await?.unwrap_or_default();
-                return Ok(outcome_from(&item, true, m.now));
+                let item = self.get(row_pk.clone(), "row", "read row outcome").await?.unwrap_or_default();
+                if item.contains_key("seq") {
+                    return Ok(outcome_from(&item, true, m.now));
+                }
+                // Claimed but no outcome: an earlier attempt failed between the claim and the
+                // state update (throttling, a crash). Record it now; at worst a match racing
+                // with its own retry is counted twice, and the notification is still claimed
+                // exactly once.
             }
             Err(e) => return Err(classify("claim row", &e)),
         }

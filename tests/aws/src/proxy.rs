@@ -26,6 +26,9 @@ pub enum Fault {
     FirehoseAlwaysFails,
     /// Every request whose `X-Amz-Target`, path or body contains `needle` gets a 503.
     ServiceDown(&'static str),
+    /// Every DynamoDB request whose `X-Amz-Target` contains `needle` is throttled
+    /// (`ProvisionedThroughputExceededException`, HTTP 400).
+    DynamoThrottled(&'static str),
 }
 
 /// A running proxy.
@@ -123,6 +126,15 @@ async fn handle(req: Request<Incoming>, state: State, client: HttpClient) -> Res
             return Ok(json_response(
                 503,
                 r#"{"__type":"ServiceUnavailableException","message":"injected by the test proxy"}"#.into(),
+            ));
+        }
+    }
+    if let Fault::DynamoThrottled(needle) = current {
+        if target.starts_with("DynamoDB_") && target.contains(needle) {
+            injected.fetch_add(1, Ordering::SeqCst);
+            return Ok(json_response(
+                400,
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"injected by the test proxy"}"#.into(),
             ));
         }
     }

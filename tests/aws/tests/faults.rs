@@ -191,3 +191,58 @@ async fn raw_storage_down_is_503_code_9_and_nothing_is_written() {
     assert!(text.contains("\"code\":9"), "{text}");
     assert!(env.keys(&env.raw_bucket, "").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_state_throttling_means_retry_and_one_page_after_recovery() {
+    let env = Env::new("throttle").await;
+    let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/tailscale/audit-stream.hec")).unwrap();
+    env.put(
+        &env.raw_bucket,
+        "raw/tailscale-http/dt=2025-03-04/hour=17/1-a.ndjson.zst",
+        tailwatch_core::wire::decode::zstd_compress(&body, 3),
+    )
+    .await;
+    let direct = AwsClients::from_env().await;
+    let n = tailwatch_normalize::Deps::new(
+        &tailwatch_normalize::Config {
+            lake_bucket: env.lake_bucket.clone(),
+            firehose_stream: env.stream.clone(),
+        },
+        &direct,
+    );
+    let raw = env.keys(&env.raw_bucket, "raw/").await;
+    assert!(
+        tailwatch_normalize::handle(&n, LambdaEvent::new(sqs_s3_event(&env.raw_bucket, &raw), Context::default()))
+            .await
+            .unwrap()
+            .batch_item_failures
+            .is_empty()
+    );
+
+    let proxy = Proxy::start(endpoint(), Fault::DynamoThrottled("UpdateItem")).await;
+    let config = tailwatch_detect::Config {
+        firehose_stream: env.stream.clone(),
+        alert_state_table: env.table.clone(),
+        alert_topic_arn: env.topic_arn.clone(),
+        detections_config: String::new(),
+    };
+    let deps = tailwatch_detect::Deps::new(&config, &clients_via(&proxy).await).unwrap();
+    let lake = env.keys(&env.lake_bucket, "firehose/").await;
+    let out = tailwatch_detect::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.lake_bucket, &lake), Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(out.batch_item_failures.len(), lake.len(), "throttled: the message is retried");
+    assert!(env.drain_alerts().await.is_empty(), "nothing paged while the state is unavailable");
+
+    proxy.set(Fault::None);
+    let out = tailwatch_detect::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.lake_bucket, &lake), Context::default()))
+        .await
+        .unwrap();
+    assert!(out.batch_item_failures.is_empty());
+    let alerts = env.drain_alerts().await;
+    let magic = alerts
+        .iter()
+        .filter(|a| a["MessageAttributes"]["rule_id"]["Value"] == "Tailscale.MagicDNS.Disabled")
+        .count();
+    assert_eq!(magic, 1);
+}
