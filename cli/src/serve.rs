@@ -54,7 +54,13 @@ struct AppState {
     quarantine: FileQuarantineSink,
     queue: mpsc::UnboundedSender<String>,
     body_timeout: Duration,
+    /// Requests being read or processed at once; beyond it the answer is 503 (HEC code 9), which
+    /// Tailscale retries later. Bounds memory (each request holds at most one body) and CPU.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
+
+/// At most this many ingest requests are read and processed at once.
+const MAX_IN_FLIGHT: usize = 16;
 
 const SOURCE: &str = "tailscale-http";
 
@@ -159,6 +165,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             quarantine: FileQuarantineSink::new(&data_dir),
             queue: tx,
             body_timeout: Duration::from_secs(args.body_timeout_secs),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
         });
         let app = axum::Router::new().fallback(handle).with_state(state);
         axum::serve(listener, app)
@@ -299,6 +306,20 @@ async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, he
             .into_response();
     }
     let started = Instant::now();
+    // Abuse: authenticate from the headers before reading a byte of the body, and cap concurrency.
+    let auth: Vec<Vec<u8>> = headers.get_all("authorization").iter().map(|v| v.as_bytes().to_vec()).collect();
+    let auth_refs: Vec<&[u8]> = auth.iter().map(Vec::as_slice).collect();
+    if let Err(e) = tailwatch_core::pipeline::ingest::authenticate(&auth_refs, &state.tokens) {
+        eprintln!("tailwatch: POST {} → 401 ({e})", uri.path());
+        return hec(&(&e).into());
+    }
+    let Ok(_permit) = Arc::clone(&state.in_flight).try_acquire_owned() else {
+        eprintln!(
+            "tailwatch: POST {} → 503 (more than {MAX_IN_FLIGHT} requests in flight)",
+            uri.path()
+        );
+        return hec(&tailwatch_core::pipeline::ingest::server_busy());
+    };
     let limit = state.limits.max_body_bytes;
     let bytes = match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, limit + 1)).await {
         Err(_) => {
@@ -314,7 +335,6 @@ async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, he
         }
         Ok(Ok(b)) => b,
     };
-    let auth: Vec<Vec<u8>> = headers.get_all("authorization").iter().map(|v| v.as_bytes().to_vec()).collect();
     let encoding = headers.get("content-encoding").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let state2 = Arc::clone(&state);
     let result = tokio::task::spawn_blocking(move || {

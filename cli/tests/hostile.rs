@@ -116,3 +116,23 @@ fn a_slow_body_is_cut_off_by_the_server_timeout() {
     assert_eq!(raw_batches(dir.path()), 0);
     assert_still_serving(&s);
 }
+
+#[test]
+fn unauthenticated_requests_are_refused_before_the_body_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let mut stream = TcpStream::connect(s.url.trim_start_matches("http://")).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Announce 100 MB and send none of it: the 401 must come from the headers alone.
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: 100000000\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = stream.read(&mut buf).unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("Invalid token"), "{answer}");
+    assert_still_serving(&s);
+}

@@ -82,6 +82,11 @@ pub fn body_too_large(limit: usize) -> HecResponse {
     )
 }
 
+/// Too much work in flight: a 503 Tailscale retries (HEC "server is busy").
+pub fn server_busy() -> HecResponse {
+    error_response(503, 9, "Server is busy: too many requests in flight, retry later", None)
+}
+
 /// Storage failed: Tailscale retries a 503 (HEC "server is busy").
 pub fn storage_unavailable() -> HecResponse {
     error_response(503, 9, "Server is busy: storage is unavailable, retry later", None)
