@@ -5,10 +5,11 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 VENV := .venv
 PY := $(VENV)/bin/python
+SAM_VENV := .venv-sam
 CARGO ?= cargo
 DATA_DIR ?= ./tailwatch-data
 
-.PHONY: run test setup lint fmt unit e2e test-aws build clean
+.PHONY: run test setup lint fmt unit e2e test-aws fuzz fuzz-smoke infra sam-validate ddl build clean
 
 LISTEN ?= 127.0.0.1:8088
 
@@ -18,7 +19,7 @@ run:
 	./target/local/tailwatch serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 ## test: set up and pass every test
-test: setup lint unit e2e test-aws
+test: setup lint unit e2e test-aws fuzz-smoke
 
 ## setup: Python venv with the test tools (DuckDB, pytest); a no-op when already current
 setup: $(VENV)/.installed
@@ -41,14 +42,54 @@ unit:
 test-aws: setup
 	tests/aws/with-emulator.sh $(CARGO) test -p tailwatch-aws-e2e
 
-## e2e: end-to-end tests in tests/ (real binaries, real DuckDB)
+## e2e: end-to-end tests in tests/ (real binaries, real DuckDB), including tests/infra
 e2e: setup
 	$(CARGO) build -p tailwatch-cli
 	$(PY) -m pytest -q tests
+
+## infra: only the deployable part: template.yaml (contracts, cfn-lint, checkov offline), events/,
+## the saved Athena queries run in DuckDB (all of it also runs in e2e)
+infra: setup
+	$(CARGO) build -p tailwatch-cli
+	$(PY) -m pytest -q tests/infra
+
+## sam-validate: `sam validate --lint` with the AWS SAM CLI in its own venv (.venv-sam); not in `test`
+sam-validate: $(SAM_VENV)/.installed
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
+		$(SAM_VENV)/bin/sam validate --lint --template template.yaml
+
+$(SAM_VENV)/.installed: tests/requirements-sam.txt
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements-sam.txt
+	touch $@
+
+## ddl: regenerate infra/athena/*.sql and infra/snowflake/*.sql from shared/core/src/lake.rs
+ddl:
+	TAILWATCH_REGENERATE_DDL=1 $(CARGO) test -p tailwatch-core --lib ddl::tests::committed_ddl_files_are_current
+
+## bench: benchmarks (corpus, throughput against serde_json baselines, memory, Lambda start-up,
+## replay, serve under load) written into docs/PERFORMANCE.md; not part of `make test`.
+## About 4 minutes once the release binaries are built (the first build of the three Lambda
+## functions with fat LTO takes about 5 minutes more). BENCH_SERVE_SECS=10 for a shorter load test.
+BENCH_SERVE_SECS ?= 60
+bench:
+	$(CARGO) build --release -p tailwatch-ingest -p tailwatch-normalize -p tailwatch-detect
+	$(CARGO) build --release -p tailwatch-cli -p tailwatch-bench
+	TAILWATCH_BENCH_COMMAND="make bench  # = target/release/tailwatch-bench all --serve-secs $(BENCH_SERVE_SECS) --write docs/PERFORMANCE.md" \
+		./target/release/tailwatch-bench all --serve-secs $(BENCH_SERVE_SECS) --write docs/PERFORMANCE.md
+
+## fuzz: every fuzz target (libFuzzer + ASan via cargo-fuzz) for FUZZ_SECONDS each (default 300)
+FUZZ_SECONDS ?= 300
+fuzz:
+	fuzz/run-fuzz.sh $(FUZZ_SECONDS)
+
+## fuzz-smoke: every fuzz target for 20 s (part of `make test`)
+fuzz-smoke:
+	fuzz/run-fuzz.sh 20
 
 fmt:
 	$(CARGO) fmt --all
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) $(DATA_DIR)
+	rm -rf $(VENV) $(SAM_VENV) $(DATA_DIR)

@@ -5,10 +5,12 @@
 //!   through the pipeline into `<data-dir>/lake`, `<data-dir>/quarantine` and `<data-dir>/alerts`.
 //! - `detections list|test`: the catalog and its own test cases.
 //! - `backtest`: run detections over the local lake and report what would have fired.
+//! - `ddl athena|snowflake`: the lake tables' DDL, generated from the column lists.
 //! - `serve`: HTTP ingest (Tailscale's Splunk / Panther destinations) with the whole pipeline in-process.
 
 mod backtest;
 mod config;
+mod ddl;
 mod detections;
 mod local;
 mod replay;
@@ -42,6 +44,8 @@ enum Command {
     Backtest(backtest::BacktestArgs),
     /// Receive Tailscale log streaming over HTTP and run the whole pipeline locally.
     Serve(serve::ServeArgs),
+    /// Print or write the Athena or Snowflake DDL for every lake table (generated from the code).
+    Ddl(ddl::DdlArgs),
 }
 
 /// Shared option: where the local lake, raw batches, quarantine and alert state live.
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Detections(cmd) => detections::run(cmd),
         Command::Backtest(args) => backtest::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Ddl(args) => ddl::run(args),
     };
     match result {
         Ok(code) => code,

@@ -27,6 +27,7 @@
 //! assert_eq!(row.p.p_event_time.to_string(), "2025-03-04 17:21:09.412");
 //! ```
 
+pub mod ddl;
 pub mod detections;
 pub mod engine;
 pub mod lake;

@@ -1,0 +1,51 @@
+-- tailwatch_alerts: Alerts tailwatch sent: one row per notification
+-- Generated from shared/core/src/lake.rs by `tailwatch ddl`: do not edit; see infra/README.md.
+-- Lake bucket: ${LakeBucket} (the stack's LakeBucketName output; `tailwatch ddl athena --lake-bucket NAME` fills it in).
+-- The SAM template already creates this table in its Glue database; this file is for other accounts and engines.
+CREATE EXTERNAL TABLE IF NOT EXISTS `tailwatch_alerts` (
+  `p_log_type` string COMMENT 'Log type: Tailscale.Audit, Tailscale.Network, Tailwatch.Alert, Tailwatch.Quarantine',
+  `p_row_id` string COMMENT 'Content hash of the original record: the same record always gets the same id',
+  `p_event_time` timestamp COMMENT 'Event time (UTC); the partition time',
+  `p_parse_time` timestamp COMMENT 'When tailwatch parsed the record (UTC)',
+  `p_source_label` string COMMENT 'Which stream or export the record came from',
+  `p_source_file` string COMMENT 'Raw object key or file the record was read from',
+  `p_any_ip_addresses` array<string> COMMENT 'Every IP address in the row',
+  `p_any_emails` array<string> COMMENT 'Every email address in the row',
+  `p_any_usernames` array<string> COMMENT 'Every user name in the row',
+  `p_any_domain_names` array<string> COMMENT 'Every domain name in the row',
+  `p_any_actor_ids` array<string> COMMENT 'Every actor or node id in the row',
+  `id` string COMMENT 'Detection id',
+  `alert_id` string COMMENT 'Stable alert id',
+  `created_at` timestamp COMMENT 'When the alert was created',
+  `severity` string COMMENT 'INFO, LOW, MEDIUM, HIGH, CRITICAL',
+  `title` string COMMENT 'Alert title',
+  `name` string COMMENT 'Detection name',
+  `dedup` string COMMENT 'Dedup string',
+  `event_count` bigint COMMENT 'Matching events when notified',
+  `log_types` array<string> COMMENT 'Log types the detection reads',
+  `first_event_time` timestamp COMMENT 'Event time of the first match',
+  `alert_context` string COMMENT 'Detection-specific context',
+  `alert` string COMMENT 'The full alert payload as sent'
+)
+COMMENT 'Alerts tailwatch sent: one row per notification'
+PARTITIONED BY (
+  `dt` string COMMENT 'Event date (UTC), YYYY-MM-DD: the partition; filter on it to limit the data scanned',
+  `hour` string COMMENT 'Event hour (UTC), 00-23: the partition under dt'
+)
+ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://${LakeBucket}/tailwatch_alerts/'
+TBLPROPERTIES (
+  'classification' = 'json',
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2024-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'projection.hour.type' = 'integer',
+  'projection.hour.range' = '0,23',
+  'projection.hour.digits' = '2',
+  'storage.location.template' = 's3://${LakeBucket}/tailwatch_alerts/dt=${dt}/hour=${hour}/'
+);

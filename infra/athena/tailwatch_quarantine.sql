@@ -1,0 +1,47 @@
+-- tailwatch_quarantine: Values tailwatch could not turn into lake rows, with the reason
+-- Generated from shared/core/src/lake.rs by `tailwatch ddl`: do not edit; see infra/README.md.
+-- Lake bucket: ${LakeBucket} (the stack's LakeBucketName output; `tailwatch ddl athena --lake-bucket NAME` fills it in).
+-- The SAM template already creates this table in its Glue database; this file is for other accounts and engines.
+CREATE EXTERNAL TABLE IF NOT EXISTS `tailwatch_quarantine` (
+  `p_log_type` string COMMENT 'Log type: Tailscale.Audit, Tailscale.Network, Tailwatch.Alert, Tailwatch.Quarantine',
+  `p_row_id` string COMMENT 'Content hash of the original record: the same record always gets the same id',
+  `p_event_time` timestamp COMMENT 'Event time (UTC); the partition time',
+  `p_parse_time` timestamp COMMENT 'When tailwatch parsed the record (UTC)',
+  `p_source_label` string COMMENT 'Which stream or export the record came from',
+  `p_source_file` string COMMENT 'Raw object key or file the record was read from',
+  `p_any_ip_addresses` array<string> COMMENT 'Every IP address in the row',
+  `p_any_emails` array<string> COMMENT 'Every email address in the row',
+  `p_any_usernames` array<string> COMMENT 'Every user name in the row',
+  `p_any_domain_names` array<string> COMMENT 'Every domain name in the row',
+  `p_any_actor_ids` array<string> COMMENT 'Every actor or node id in the row',
+  `reason` string COMMENT 'Stable reason code: invalid_json, invalid_field, unrecognized_record, …',
+  `message` string COMMENT 'What is wrong, naming the field and what was expected',
+  `field` string COMMENT 'Dotted path of the field at fault',
+  `value_index` bigint COMMENT '0-based index of the value in its body',
+  `line` bigint COMMENT '1-based line where the value starts',
+  `original` string COMMENT 'The original bytes (lossy UTF-8, at most 256 KiB)',
+  `original_bytes` bigint COMMENT 'Size of the original value',
+  `original_truncated` boolean COMMENT 'Whether original was cut'
+)
+COMMENT 'Values tailwatch could not turn into lake rows, with the reason'
+PARTITIONED BY (
+  `dt` string COMMENT 'Event date (UTC), YYYY-MM-DD: the partition; filter on it to limit the data scanned',
+  `hour` string COMMENT 'Event hour (UTC), 00-23: the partition under dt'
+)
+ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://${LakeBucket}/tailwatch_quarantine/'
+TBLPROPERTIES (
+  'classification' = 'json',
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2024-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'projection.hour.type' = 'integer',
+  'projection.hour.range' = '0,23',
+  'projection.hour.digits' = '2',
+  'storage.location.template' = 's3://${LakeBucket}/tailwatch_quarantine/dt=${dt}/hour=${hour}/'
+);
