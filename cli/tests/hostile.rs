@@ -25,12 +25,15 @@ fn text(resp: &serde_json::Value) -> String {
     resp["text"].as_str().unwrap_or_default().to_owned()
 }
 
+/// One hostile request: what it is, extra headers, body, expected status, a word the answer must contain.
+type HostileCase = (&'static str, Vec<(&'static str, String)>, Vec<u8>, u16, &'static str);
+
 #[test]
 fn hostile_bodies_get_precise_answers_with_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path());
     let auth = format!("Bearer {TOKEN}");
-    let cases: Vec<(&str, Vec<(&str, String)>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<HostileCase> = vec![
         ("100 000-deep nesting", vec![], [vec![b'['; 100_000], vec![b']'; 100_000]].concat(), 400, "nested"),
         ("a raw NUL inside a string is not JSON", vec![], b"{\"actor\":{\"id\":\"a\0b\"},\"action\":\"LOGIN\"}".to_vec(), 400, "control character"),
         ("an escaped NUL is fine; trailing NULs are quarantined", vec![], b"{\"actor\":{\"id\":\"a\\u0000b\"},\"action\":\"LOGIN\"}\0\0\0".to_vec(), 200, "Success"),
