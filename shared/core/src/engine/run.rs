@@ -77,7 +77,7 @@ pub async fn evaluate<S: AlertState>(
         }
     }
 
-    let answers = answer_queries(entries, &pending, state).await?;
+    let (answers, samples) = answer_queries(entries, &pending, state).await?;
     let mut alerts = Vec::new();
     for (p, answer) in pending.iter().zip(answers) {
         let entry = &entries[p.entry];
@@ -87,7 +87,7 @@ pub async fn evaluate<S: AlertState>(
             if !det.decide(p.row, answer) {
                 continue;
             }
-            state_context = Some(context);
+            state_context = Some(context.json(&samples));
         }
         stats.matches += 1;
         let dedup = det.dedup(p.row);
@@ -145,13 +145,13 @@ fn build_alert(entry: &Entry, row: &LakeRow, dedup: &str, outcome: &super::state
 /// the first occurrence in the batch, the set size after the batch.
 ///
 /// Each answer comes with what the state knew, for the alert context (`state`): the running total,
-/// or the set size and a sample of its members.
-async fn answer_queries<S: AlertState>(
-    entries: &[Entry],
-    pending: &[Pending<'_>],
-    state: &S,
-) -> Result<Vec<Option<(StateAnswer, serde_json::Value)>>, PortError> {
-    let mut answers: Vec<Option<(StateAnswer, serde_json::Value)>> = vec![None; pending.len()];
+/// or the set size and a sample of its members. That context only becomes JSON for the rows the
+/// detection then decides are matches ([`StateContext::json`]): most answered rows are not, and
+/// building a JSON object (with a 20-member sample) per answered row dominated the engine's time on
+/// network rows.
+async fn answer_queries<S: AlertState>(entries: &[Entry], pending: &[Pending<'_>], state: &S) -> Result<Answers, PortError> {
+    let mut answers: Vec<Option<(StateAnswer, StateContext)>> = vec![None; pending.len()];
+    let mut samples: Vec<Vec<String>> = Vec::new();
     // Group indices by (entry, kind, key, window).
     let mut groups: HashMap<(usize, u8, String, i64), Vec<usize>> = HashMap::new();
     let mut order = Vec::new();
@@ -191,7 +191,10 @@ async fn answer_queries<S: AlertState>(
                     let answer = is_first && i == first;
                     answers[i] = Some((
                         StateAnswer::FirstSeen(answer),
-                        serde_json::json!({ "first_seen": answer, "lookback_days": within_days }),
+                        StateContext::FirstSeen {
+                            first_seen: answer,
+                            lookback_days: within_days,
+                        },
                     ));
                 }
                 for &i in members.iter().filter(|&&i| i != first) {
@@ -214,7 +217,10 @@ async fn answer_queries<S: AlertState>(
                     running = running.saturating_add(amount);
                     answers[i] = Some((
                         StateAnswer::Sum(running),
-                        serde_json::json!({ "window_total": running, "window_start": Timestamp::from_unix_millis(*window) }),
+                        StateContext::Sum {
+                            window_total: running,
+                            window_start_ms: *window,
+                        },
                     ));
                 }
             }
@@ -227,18 +233,46 @@ async fn answer_queries<S: AlertState>(
                     })
                     .collect();
                 let size = state.add_distinct(&scoped, *window, &set).await?;
-                let mut sample = set.clone();
+                let mut sample = set;
                 sample.sort_unstable();
                 sample.dedup();
                 sample.truncate(20);
+                samples.push(sample);
+                let sample = samples.len() - 1;
                 for &i in members {
-                    answers[i] = Some((
-                        StateAnswer::Distinct(size),
-                        serde_json::json!({ "distinct": size, "sample": sample }),
-                    ));
+                    answers[i] = Some((StateAnswer::Distinct(size), StateContext::Distinct { distinct: size, sample }));
                 }
             }
         }
     }
-    Ok(answers)
+    Ok((answers, samples))
+}
+
+/// Per-row answers and the distinct-count samples they point into.
+type Answers = (Vec<Option<(StateAnswer, StateContext)>>, Vec<Vec<String>>);
+
+/// What the state knew when it answered a row, turned into the alert context's `state` object only
+/// for rows that match.
+#[derive(Debug, Clone, Copy)]
+enum StateContext {
+    FirstSeen { first_seen: bool, lookback_days: u32 },
+    Sum { window_total: u64, window_start_ms: i64 },
+    Distinct { distinct: u64, sample: usize },
+}
+
+impl StateContext {
+    fn json(self, samples: &[Vec<String>]) -> serde_json::Value {
+        match self {
+            StateContext::FirstSeen { first_seen, lookback_days } => {
+                serde_json::json!({ "first_seen": first_seen, "lookback_days": lookback_days })
+            }
+            StateContext::Sum {
+                window_total,
+                window_start_ms,
+            } => serde_json::json!({ "window_total": window_total, "window_start": Timestamp::from_unix_millis(window_start_ms) }),
+            StateContext::Distinct { distinct, sample } => {
+                serde_json::json!({ "distinct": distinct, "sample": samples.get(sample).cloned().unwrap_or_default() })
+            }
+        }
+    }
 }
