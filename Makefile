@@ -9,7 +9,7 @@ SAM_VENV := .venv-sam
 CARGO ?= cargo
 DATA_DIR ?= ./tailwatch-data
 
-.PHONY: run test setup lint fmt unit e2e test-aws fuzz fuzz-smoke infra sam-validate ddl build clean
+.PHONY: run test setup lint fmt unit e2e test-aws fuzz fuzz-smoke infra sam-validate ddl build clean bench
 
 LISTEN ?= 127.0.0.1:8088
 

@@ -1,0 +1,165 @@
+//! Peak memory: each measurement runs in a fresh child process (this binary, `rss-child`) that
+//! reads one body, does the work, and reports its own `VmHWM` from /proc/self/status.
+
+use std::path::Path;
+use std::process::Command;
+
+use tailwatch_core::engine::state::block_on;
+use tailwatch_core::normalize::SourceContext;
+use tailwatch_core::pipeline::ingest::Tokens;
+use tailwatch_core::pipeline::normalize_object;
+use tailwatch_core::ports::LakeRecord;
+use tailwatch_core::time::Timestamp;
+use tailwatch_core::wire::DecodeLimits;
+
+use crate::throughput::{all_enabled_registry, ingest_once, lake_object, read_lake_object, CountQuarantine, KeepRaw};
+
+/// What a child does.
+pub const MODES: &[(&str, &str)] = &[
+    ("baseline", "read the file only (process + input floor)"),
+    ("ingest", "ingest stage (validate, zstd raw batch)"),
+    ("normalize", "normalize λ: rows + serialized LakeRecords alive together"),
+    (
+        "normalize-detect",
+        "normalize + detect in one process (local pipeline: rows, LakeRecords, evaluate)",
+    ),
+    (
+        "detect-lambda",
+        "detect λ: the lake object of these rows (gzip NDJSON) → rows → evaluate",
+    ),
+];
+
+/// A process's peak resident set (VmHWM), in KiB.
+pub fn vm_hwm_kb(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// One measurement.
+#[derive(Debug, Clone)]
+pub struct RssResult {
+    /// Mode.
+    pub mode: &'static str,
+    /// Input file name.
+    pub file: String,
+    /// Input bytes (as read).
+    pub input_bytes: u64,
+    /// Peak RSS in KiB.
+    pub vm_hwm_kb: u64,
+    /// Rows the child produced or read.
+    pub rows: u64,
+}
+
+/// The child: does `mode` on `file`, prints `vmhwm_kb=… rows=…`.
+pub fn child(mode: &str, file: &Path) -> i32 {
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("rss-child: {}: {e}", file.display());
+            return 2;
+        }
+    };
+    let ctx = SourceContext {
+        label: "tailscale-http",
+        file: "raw/tailscale-http/dt=2025-03-04/hour=17/1741107600000-0123456789abcdef0123456789abcdef.ndjson.zst",
+        parse_time: Timestamp::now(),
+    };
+    let limits = DecodeLimits {
+        max_body_bytes: 64 << 20,
+        max_decoded_bytes: 1 << 30,
+        max_ratio: 1000,
+        ..DecodeLimits::default()
+    };
+    let rows = match mode {
+        "baseline" => std::hint::black_box(bytes.len() as u64 / 1_000_000),
+        "ingest" => {
+            let tokens = Tokens::new(["bench-token"]);
+            let (raw, q) = (KeepRaw::default(), CountQuarantine::default());
+            ingest_once(&bytes, None, &tokens, &raw, &q) as u64
+        }
+        "normalize" => {
+            let outcome = normalize_object(&bytes, &limits, &ctx);
+            let records: Vec<LakeRecord> = outcome.rows.iter().map(LakeRecord::from_row).collect();
+            std::hint::black_box(&outcome);
+            records.len() as u64
+        }
+        "normalize-detect" => {
+            let registry = all_enabled_registry();
+            let outcome = normalize_object(&bytes, &limits, &ctx);
+            let records: Vec<LakeRecord> = outcome.rows.iter().map(LakeRecord::from_row).collect();
+            let state = tailwatch_core::engine::MemoryAlertState::default();
+            let n = block_on(tailwatch_core::engine::run::evaluate(
+                &registry,
+                &outcome.rows,
+                &state,
+                Timestamp::now(),
+            ))
+            .map(|(_, s)| s.rows)
+            .unwrap_or(0);
+            std::hint::black_box(&records);
+            n as u64
+        }
+        "detect-lambda" => {
+            // Build the lake object first, then free everything but it, so the peak is the detect
+            // function's: object bytes → decoded NDJSON → rows → evaluate.
+            let object = {
+                let outcome = normalize_object(&bytes, &limits, &ctx);
+                lake_object(&outcome.rows)
+            };
+            drop(bytes);
+            let registry = all_enabled_registry();
+            let rows = read_lake_object(&object);
+            let state = tailwatch_core::engine::MemoryAlertState::default();
+            block_on(tailwatch_core::engine::run::evaluate(&registry, &rows, &state, Timestamp::now()))
+                .map(|(_, s)| s.rows as u64)
+                .unwrap_or(0)
+        }
+        other => {
+            eprintln!("rss-child: unknown mode {other}");
+            return 2;
+        }
+    };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    println!("vmhwm_kb={} rows={rows}", vm_hwm_kb(&status).unwrap_or(0));
+    0
+}
+
+/// Runs one child and reads its answer.
+///
+/// # Errors
+/// When the child fails or prints nothing usable.
+pub fn measure(exe: &Path, mode: &'static str, file: &Path) -> Result<RssResult, String> {
+    let out = Command::new(exe)
+        .arg("rss-child")
+        .arg(mode)
+        .arg(file)
+        .output()
+        .map_err(|e| format!("spawn {}: {e}", exe.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!("rss-child {mode} failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let field = |name: &str| {
+        text.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Ok(RssResult {
+        mode,
+        file: file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        input_bytes: std::fs::metadata(file).map(|m| m.len()).unwrap_or(0),
+        vm_hwm_kb: field("vmhwm_kb=").ok_or_else(|| format!("rss-child {mode}: no vmhwm in `{text}`"))?,
+        rows: field("rows=").unwrap_or(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_vmhwm() {
+        assert_eq!(super::vm_hwm_kb("Name:\tx\nVmHWM:\t   1604 kB\nVmRSS:\t 1 kB\n"), Some(1604));
+        assert_eq!(super::vm_hwm_kb("nothing"), None);
+    }
+}
