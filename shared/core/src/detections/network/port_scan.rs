@@ -13,7 +13,7 @@ pub const META: Meta = Meta {
     name: "Tailscale node scanning the tailnet",
     log_types: &[LogType::Network],
     severity: Severity::Medium,
-    description: "A node reached at least N distinct (destination address, port) pairs over virtual or subnet traffic within one flow-log window (one record, about 5 seconds). Legitimate services rarely fan out like this; scanners and worms do.",
+    description: "A node initiated connections to at least N distinct (destination address, port) pairs over virtual or subnet traffic within one flow-log window (one record, about 5 seconds). Connections the node answered (its own port lower than the peer's: a server replying to clients' ephemeral ports) do not count. Legitimate services rarely fan out like this; scanners and worms do.",
     runbook: "1. Identify the node (node_name, node_user / node_tags) and whether it runs a known scanner or monitoring job.\n2. Query tailscale_network for node_id in the window (window_start) to see every target and whether any connection carried data (rx_bytes > 0).\n3. If unexplained, isolate the node: remove it from the tailnet or restrict it in the policy file, and investigate the host.",
     reference: "https://tailscale.com/kb/1219/network-flow-logs",
     tags: &["T1046"],
@@ -41,6 +41,15 @@ fn node_label(row: &crate::lake::NetworkRow) -> String {
     }
 }
 
+/// Tailscale logs every connection from the reporting node's side (`src` is always the node), so a
+/// server's record lists each client it answered as a `dst` with the client's ephemeral port: a busy
+/// server would look like a scanner on every window. The node initiated a connection when its own
+/// port is the higher, ephemeral one; it answered one when its port is the lower, service one. Entries
+/// without a source port (subnet traffic may lack it) count.
+fn answers_a_connection(src_port: Option<u16>, dst_port: u16) -> bool {
+    src_port.is_some_and(|src| src < dst_port)
+}
+
 impl Detection for PortScan {
     fn meta(&self) -> &Meta {
         &META
@@ -54,6 +63,9 @@ impl Detection for PortScan {
         let (Some(ip), Some(port)) = (&r.dst_ip, r.dst_port) else {
             return Verdict::No;
         };
+        if answers_a_connection(r.src_port, port) {
+            return Verdict::No;
+        }
         // All rows of one record share the node and the window start: that pair is the record.
         let record = format!("{}|{}", r.node_id, r.window_start.map_or(0, |t| t.unix_millis()));
         Verdict::Ask(StateQuery::DistinctCount {
@@ -118,6 +130,30 @@ const TESTS: &[TestCase] = &[
             {"proto":6,"src":"100.64.0.9:40002","dst":"100.64.0.2:22"},{"proto":6,"src":"100.64.0.9:40003","dst":"100.64.0.3:443"}]}"#,
         params: "min_targets = 5",
         expect: Expect::Quiet,
+    },
+    TestCase {
+        name: "near miss: a server answering five clients (its port is the lower, service side)",
+        setup: &[],
+        record: r#"{"nodeId":"nWeb","start":"2025-03-04T17:40:00Z","virtualTraffic":[
+            {"proto":6,"src":"100.64.0.9:443","dst":"100.64.0.1:51000"},{"proto":6,"src":"100.64.0.9:443","dst":"100.64.0.2:51001"},
+            {"proto":6,"src":"100.64.0.9:443","dst":"100.64.0.3:60412"},{"proto":6,"src":"100.64.0.9:443","dst":"100.64.0.4:49152"},
+            {"proto":6,"src":"100.64.0.9:443","dst":"100.64.0.5:33000"}]}"#,
+        params: "min_targets = 5",
+        expect: Expect::Quiet,
+    },
+    TestCase {
+        name: "subnet traffic without source ports still counts",
+        setup: &[],
+        record: r#"{"nodeId":"nRouter","start":"2025-03-04T17:40:00Z","subnetTraffic":[
+            {"proto":6,"dst":"10.0.0.1:22"},{"proto":6,"dst":"10.0.0.1:80"},{"proto":6,"dst":"10.0.0.2:22"},
+            {"proto":6,"dst":"10.0.0.3:443"},{"proto":6,"dst":"10.0.0.4:3389"}]}"#,
+        params: "min_targets = 5",
+        expect: Expect::Fire {
+            title: "Possible port scan from nRouter",
+            severity: Severity::Medium,
+            dedup: Some("nRouter"),
+            context_keys: &["node_id", "window_start", "state"],
+        },
     },
     TestCase {
         name: "near miss: five entries to the same target over physical paths",
