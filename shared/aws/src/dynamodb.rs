@@ -95,16 +95,16 @@ impl DynamoAlertState {
     }
 
     /// Attach to the open alert if the event is inside its window. `None`: no item, or outside.
-    async fn attach(&self, pk: &str, t: i64, period_ms: i64) -> Result<Option<Item>, PortError> {
+    async fn attach(&self, pk: &str, t: i64, period_ms: i64, matches: u64) -> Result<Option<Item>, PortError> {
         let r = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(pk.to_owned(), "state")))
-            .update_expression("SET #count = #count + :one")
+            .update_expression("SET #count = #count + :matches")
             .condition_expression("attribute_exists(pk) AND window_start_ms > :lo AND window_start_ms <= :hi")
             .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":matches", n(matches))
             .expression_attribute_values(":lo", n(t - period_ms))
             .expression_attribute_values(":hi", n(t + period_ms))
             .return_values(ReturnValue::AllNew)
@@ -127,12 +127,13 @@ impl DynamoAlertState {
             .table_name(&self.table)
             .set_key(Some(Self::key(pk.to_owned(), "state")))
             .update_expression(
-                "SET seq = if_not_exists(seq, :zero) + :one, window_start_ms = :t, #count = :one, notified = :notified, created_at_ms = :now, first_event = :ev, expires_at = :exp",
+                "SET seq = if_not_exists(seq, :zero) + :one, window_start_ms = :t, #count = :matches, notified = :notified, created_at_ms = :now, first_event = :ev, expires_at = :exp",
             )
             .condition_expression("attribute_not_exists(pk) OR window_start_ms <= :lo OR window_start_ms > :hi")
             .expression_attribute_names("#count", "count")
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":matches", n(m.matches.max(1)))
             .expression_attribute_values(":t", n(t))
             .expression_attribute_values(":lo", n(t - period_ms))
             .expression_attribute_values(":hi", n(t + period_ms))
@@ -207,13 +208,15 @@ impl AlertState for DynamoAlertState {
         let t = m.event_time.unix_millis();
         let period_ms = m.period_secs.saturating_mul(1000);
         let threshold = i64::from(m.threshold.max(1));
+        let matches = m.matches.max(1);
+        let opens_notified = i64::try_from(matches).unwrap_or(i64::MAX) >= threshold;
         let mut state = None;
         for _ in 0..LOOPS {
-            if let Some(item) = self.attach(&pk, t, period_ms).await? {
+            if let Some(item) = self.attach(&pk, t, period_ms, matches).await? {
                 state = Some((item, false));
                 break;
             }
-            if let Some(item) = self.open(&pk, &m, t, period_ms, threshold <= 1).await? {
+            if let Some(item) = self.open(&pk, &m, t, period_ms, opens_notified).await? {
                 state = Some((item, true));
                 break;
             }
@@ -226,9 +229,9 @@ impl AlertState for DynamoAlertState {
         };
         let seq = get_i64(&item, "seq");
         let count = get_i64(&item, "count");
-        // 3. Notify: the opener when the threshold is 1; otherwise whoever reaches it claims it.
+        // 3. Notify: the opener when its matches reach the threshold; otherwise whoever reaches it claims it.
         let notify = if opened {
-            threshold <= 1
+            opens_notified
         } else {
             !get_bool(&item, "notified") && count >= threshold && self.claim_notification(&pk, seq).await?
         };

@@ -256,6 +256,7 @@ mod tests {
             rule_id: "R",
             dedup: "d",
             row_id: row,
+            matches: 1,
             event_time: t,
             period_secs: 3600,
             threshold,

@@ -16,6 +16,7 @@ fn input<'a>(rule: &'a str, dedup: &'a str, row: &'a str, minute: i64, threshold
         rule_id: rule,
         dedup,
         row_id: row,
+        matches: 1,
         event_time: at(minute),
         period_secs: 3600,
         threshold,
@@ -67,6 +68,58 @@ pub async fn run<S: AlertState>(state: &S, prefix: &str) {
         v
     };
     assert_eq!(notified, vec![false, false, true, false, false], "threshold 3");
+
+    // One input standing for several matches (the engine's per-batch grouping) counts them all, and
+    // notifies when it carries the count over the threshold; a repeat of it counts nothing.
+    let w = state
+        .record_match(MatchInput {
+            matches: 4,
+            ..input(rule, "d4", "w1", 0, 3)
+        })
+        .await
+        .expect("record");
+    assert!(
+        w.notify && w.seq == 1 && w.event_count == 4,
+        "a group of 4 opens and crosses 3: {w:?}"
+    );
+    let w2 = state
+        .record_match(MatchInput {
+            matches: 10,
+            ..input(rule, "d4", "w2", 5, 3)
+        })
+        .await
+        .expect("record");
+    assert!(!w2.notify && w2.seq == 1 && w2.event_count == 14, "a group attaches: {w2:?}");
+    let w2_again = state
+        .record_match(MatchInput {
+            matches: 10,
+            ..input(rule, "d4", "w2", 5, 3)
+        })
+        .await
+        .expect("record");
+    assert!(
+        w2_again.duplicate && w2_again.event_count == 14,
+        "a repeated group counts nothing: {w2_again:?}"
+    );
+    let below = state
+        .record_match(MatchInput {
+            matches: 2,
+            ..input(rule, "d5", "v1", 0, 3)
+        })
+        .await
+        .expect("record");
+    assert!(!below.notify && below.event_count == 2, "a group below the threshold: {below:?}");
+    let crossing = state
+        .record_match(MatchInput {
+            matches: 5,
+            ..input(rule, "d5", "v2", 1, 3)
+        })
+        .await
+        .expect("record");
+    assert!(
+        crossing.notify && crossing.event_count == 7,
+        "a group crossing the threshold: {crossing:?}"
+    );
 
     // Separate dedup strings are separate alerts.
     assert!(state.record_match(input(rule, "d3", "x1", 0, 1)).await.expect("record").notify);

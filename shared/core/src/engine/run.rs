@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::alert::{alert_id, bounded_events, Alert};
 use super::registry::{Entry, Registry};
-use super::state::{window_start_ms, AlertState, MatchInput};
+use super::state::{window_start_ms, AlertState, MatchInput, MatchOutcome};
 use super::{LogType, StateAnswer, StateQuery, Verdict};
 use crate::lake::LakeRow;
 use crate::ports::PortError;
@@ -78,42 +78,132 @@ pub async fn evaluate<S: AlertState>(
     }
 
     let (answers, samples) = answer_queries(entries, &pending, state).await?;
-    let mut alerts = Vec::new();
-    for (p, answer) in pending.iter().zip(answers) {
-        let entry = &entries[p.entry];
-        let det = &entry.detection;
+
+    // The matches, grouped by alert key (detection, dedup string) in order of first appearance.
+    let mut groups: HashMap<(usize, String), Vec<Match<'_>>> = HashMap::new();
+    let mut order = Vec::new();
+    for (index, (p, answer)) in pending.iter().zip(answers).enumerate() {
+        let det = &entries[p.entry].detection;
         let mut state_context = None;
         if let Some((answer, context)) = answer {
             if !det.decide(p.row, answer) {
                 continue;
             }
-            state_context = Some(context.json(&samples));
+            state_context = Some(context);
         }
         stats.matches += 1;
-        let dedup = det.dedup(p.row);
-        let event_json = row_json(p.row);
-        let outcome = state
-            .record_match(MatchInput {
-                rule_id: det.meta().id,
-                dedup: &dedup,
-                row_id: &p.row.standard().p_row_id,
-                event_time: p.row.standard().p_event_time,
-                period_secs: i64::from(entry.dedup_minutes) * 60,
-                threshold: entry.threshold,
-                now,
-                event_json: &event_json,
-            })
-            .await?;
-        if outcome.notify {
-            stats.notifications += 1;
-            let mut alert = build_alert(entry, p.row, &dedup, &outcome, event_json);
-            if let (Some(state), Some(map)) = (state_context, alert.alert_context.as_object_mut()) {
-                map.insert("state".to_owned(), state);
+        let key = (p.entry, det.dedup(p.row));
+        let group = groups.entry(key.clone()).or_default();
+        if group.is_empty() {
+            order.push(key);
+        }
+        group.push(Match {
+            index,
+            row: p.row,
+            state_context,
+        });
+    }
+
+    let mut alerts = Vec::new();
+    for key in order {
+        let matches = &groups[&key];
+        let (entry_index, dedup) = &key;
+        let entry = &entries[*entry_index];
+        for (m, outcome) in record_group(entry, dedup, matches, state, now).await? {
+            if outcome.notify {
+                stats.notifications += 1;
+                let mut alert = build_alert(entry, m.row, dedup, &outcome, row_json(m.row));
+                if let (Some(context), Some(map)) = (m.state_context, alert.alert_context.as_object_mut()) {
+                    map.insert("state".to_owned(), context.json(&samples));
+                }
+                alerts.push((m.index, alert));
             }
-            alerts.push(alert);
         }
     }
-    Ok((alerts, stats))
+    alerts.sort_by_key(|(index, _)| *index);
+    Ok((alerts.into_iter().map(|(_, alert)| alert).collect(), stats))
+}
+
+/// One (detection, row) match waiting to be recorded.
+struct Match<'r> {
+    /// Position in the evaluation order, so alerts come out in row order.
+    index: usize,
+    row: &'r LakeRow,
+    state_context: Option<StateContext>,
+}
+
+/// Records the matches of one alert key from one batch with as few state writes as the semantics
+/// allow, and returns, for each write, the match that stands for it and the outcome.
+///
+/// A busy key (a scanner's hundreds of targets in one record, a noisy actor) would otherwise cost
+/// one state write per row: in AWS a DynamoDB transaction each, locally a SQLite transaction each.
+/// Here the first match is recorded alone, which tells where the current alert's window is; then
+/// every other match of the batch inside that window is recorded as one weighted write (counted
+/// `matches` times, claimed under its first row's id, so a retried batch counts nothing twice);
+/// matches outside it start the same again. The outcome is the one row-at-a-time recording would
+/// give (alert sequence, count, exactly one notification when the count reaches the threshold); the
+/// alert is built from the match that reached the threshold.
+async fn record_group<'r, S: AlertState>(
+    entry: &Entry,
+    dedup: &str,
+    matches: &'r [Match<'r>],
+    state: &S,
+    now: Timestamp,
+) -> Result<Vec<(&'r Match<'r>, MatchOutcome)>, PortError> {
+    let period_ms = i64::from(entry.dedup_minutes) * 60_000;
+    let threshold = u64::from(entry.threshold.max(1));
+    let mut out = Vec::new();
+    let mut rest: Vec<&Match<'_>> = matches.iter().collect();
+    while let Some((first, tail)) = rest.split_first() {
+        let outcome = record_matches(state, entry, dedup, first, 1, now).await?;
+        let anchor = outcome.first_event_time.unix_millis();
+        let (inside, outside): (Vec<&Match<'_>>, Vec<&Match<'_>>) = tail.iter().partition(|m| {
+            let t = m.row.standard().p_event_time.unix_millis();
+            t >= anchor.saturating_sub(period_ms) && t < anchor.saturating_add(period_ms)
+        });
+        out.push((*first, outcome));
+        if let Some(head) = inside.first() {
+            let mut outcome = record_matches(state, entry, dedup, head, inside.len(), now).await?;
+            // The match at which the count reached the threshold is the one that notifies, with the
+            // count it had then (as if recorded one at a time).
+            let before = outcome.event_count.saturating_sub(inside.len() as u64);
+            let reached = usize::try_from(threshold.saturating_sub(before).saturating_sub(1))
+                .unwrap_or(usize::MAX)
+                .min(inside.len() - 1);
+            if outcome.notify {
+                outcome.event_count = before + reached as u64 + 1;
+            }
+            out.push((inside[reached], outcome));
+        }
+        rest = outside;
+    }
+    Ok(out)
+}
+
+/// One state write for `count` matches of one key, claimed under `m`'s row id.
+async fn record_matches<S: AlertState>(
+    state: &S,
+    entry: &Entry,
+    dedup: &str,
+    m: &Match<'_>,
+    count: usize,
+    now: Timestamp,
+) -> Result<MatchOutcome, PortError> {
+    let row = m.row.standard();
+    let event_json = row_json(m.row);
+    state
+        .record_match(MatchInput {
+            rule_id: entry.detection.meta().id,
+            dedup,
+            row_id: &row.p_row_id,
+            matches: count as u64,
+            event_time: row.p_event_time,
+            period_secs: i64::from(entry.dedup_minutes) * 60,
+            threshold: entry.threshold,
+            now,
+            event_json: &event_json,
+        })
+        .await
 }
 
 fn build_alert(entry: &Entry, row: &LakeRow, dedup: &str, outcome: &super::state::MatchOutcome, event_json: String) -> Alert {
@@ -272,6 +362,221 @@ impl StateContext {
             } => serde_json::json!({ "window_total": window_total, "window_start": Timestamp::from_unix_millis(window_start_ms) }),
             StateContext::Distinct { distinct, sample } => {
                 serde_json::json!({ "distinct": distinct, "sample": samples.get(sample).cloned().unwrap_or_default() })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::engine::config::TuningConfig;
+    use crate::engine::registry::Spec;
+    use crate::engine::state::{block_on, MemoryAlertState};
+    use crate::engine::{ConfigError, Detection, Meta, Params};
+    use crate::normalize::SourceContext;
+    use crate::pipeline::normalize_body;
+
+    /// Memory state that counts the writes `record_match` makes.
+    #[derive(Default)]
+    struct Counting {
+        inner: MemoryAlertState,
+        record_calls: AtomicUsize,
+    }
+
+    impl AlertState for Counting {
+        async fn record_match(&self, m: MatchInput<'_>) -> Result<MatchOutcome, PortError> {
+            self.record_calls.fetch_add(1, Ordering::Relaxed);
+            self.inner.record_match(m).await
+        }
+        async fn first_seen(&self, key: &str, at: Timestamp, within_secs: i64) -> Result<bool, PortError> {
+            self.inner.first_seen(key, at, within_secs).await
+        }
+        async fn add_to_window(&self, key: &str, window_start_ms: i64, amount: u64) -> Result<u64, PortError> {
+            self.inner.add_to_window(key, window_start_ms, amount).await
+        }
+        async fn add_distinct(&self, key: &str, window_start_ms: i64, members: &[String]) -> Result<u64, PortError> {
+            self.inner.add_distinct(key, window_start_ms, members).await
+        }
+        async fn is_delivered(&self, alert_id: &str, sink: &str) -> Result<bool, PortError> {
+            self.inner.is_delivered(alert_id, sink).await
+        }
+        async fn mark_delivered(&self, alert_id: &str, sink: &str) -> Result<(), PortError> {
+            self.inner.mark_delivered(alert_id, sink).await
+        }
+    }
+
+    fn ctx() -> SourceContext<'static> {
+        SourceContext {
+            label: "test",
+            file: "test",
+            parse_time: Timestamp::parse("2025-03-04T18:00:00Z").unwrap(),
+        }
+    }
+
+    fn rows(body: &str) -> Vec<LakeRow> {
+        let out = normalize_body(body.as_bytes(), &ctx());
+        assert!(out.quarantined.is_empty(), "{:?}", out.quarantined.first().map(|q| &q.message));
+        out.rows
+    }
+
+    fn registry(specs: &[Spec], toml: &str) -> Registry {
+        Registry::build(specs, &TuningConfig::from_toml_str(toml).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_scan_of_300_targets_is_one_alert_counting_300_events_in_two_state_writes() {
+        let targets: Vec<String> = (0..300)
+            .map(|i| {
+                format!(
+                    r#"{{"proto":6,"src":"100.64.0.9:{}","dst":"100.64.{}.{}:22"}}"#,
+                    40_000 + i,
+                    i / 200,
+                    i % 200 + 1
+                )
+            })
+            .collect();
+        let body = format!(
+            r#"{{"nodeId":"nScan","start":"2025-03-04T17:40:00Z","srcNode":{{"nodeId":"nScan","name":"laptop-7"}},"virtualTraffic":[{}]}}"#,
+            targets.join(",")
+        );
+        let rows = rows(&body);
+        assert_eq!(rows.len(), 300);
+        let registry = registry(&[crate::detections::network::port_scan::SPEC], "");
+        let state = Counting::default();
+        let now = ctx().parse_time;
+        let (alerts, stats) = block_on(evaluate(&registry, &rows, &state, now)).unwrap();
+        assert_eq!((stats.matches, stats.notifications, alerts.len()), (300, 1, 1));
+        assert_eq!(alerts[0].title, "Possible port scan from laptop-7 (nScan)");
+        assert_eq!(alerts[0].event_count, 1, "the alert pages at its first match");
+        assert_eq!(
+            state.record_calls.load(Ordering::Relaxed),
+            2,
+            "one write for the first match, one for the other 299"
+        );
+
+        // The batch again (a retried SQS message): nothing counted twice, the same alert re-produced.
+        let (again, _) = block_on(evaluate(&registry, &rows, &state, now)).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].alert_id, alerts[0].alert_id);
+    }
+
+    const ALWAYS: Meta = Meta {
+        id: "Test.Always",
+        name: "every audit row",
+        log_types: &[LogType::Audit],
+        dedup_minutes: 60,
+        threshold: 1,
+        ..Meta::DEFAULT
+    };
+
+    struct Always;
+
+    impl Detection for Always {
+        fn meta(&self) -> &Meta {
+            &ALWAYS
+        }
+        fn evaluate(&self, row: &LakeRow) -> Verdict {
+            if matches!(row, LakeRow::Audit(_)) {
+                Verdict::Yes
+            } else {
+                Verdict::No
+            }
+        }
+        fn title(&self, row: &LakeRow) -> String {
+            format!("row {}", row.standard().p_row_id)
+        }
+        fn dedup(&self, row: &LakeRow) -> String {
+            match row {
+                LakeRow::Audit(a) => a.actor_id.clone().unwrap_or_default(),
+                LakeRow::Network(_) => String::new(),
+            }
+        }
+    }
+
+    fn build_always(_: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
+        Ok(Box::new(Always))
+    }
+
+    const ALWAYS_SPEC: Spec = Spec {
+        meta: &ALWAYS,
+        build: build_always,
+    };
+
+    fn audit_batch(minutes: &[(u8, i64)]) -> Vec<LakeRow> {
+        let lines: Vec<String> = minutes
+            .iter()
+            .enumerate()
+            .map(|(i, (actor, minute))| {
+                let t = Timestamp::from_unix_millis(1_741_100_000_000 + minute * 60_000).unwrap();
+                format!(
+                    r#"{{"action":"LOGIN","eventGroupID":"g{i}","actor":{{"id":"actor{actor}"}},"eventTime":"{}"}}"#,
+                    t.rfc3339()
+                )
+            })
+            .collect();
+        rows(&lines.join("\n"))
+    }
+
+    /// (alert id, event count, the row that notified) for every alert.
+    fn summary(alerts: &[Alert]) -> Vec<(String, u64, String)> {
+        alerts
+            .iter()
+            .map(|a| (a.alert_id.clone(), a.event_count, a.title.clone()))
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Grouping a batch's matches gives what recording them one row at a time gives: the same
+        /// alerts (ids, counts, the row that reached the threshold) and the same final state, for
+        /// batches in event-time order spanning several dedup windows, with any threshold.
+        #[test]
+        fn grouped_recording_equals_row_at_a_time(
+            mut events in prop::collection::vec((0u8..3, 0i64..400), 1..60),
+            threshold in 1u32..6,
+            split in 0usize..60,
+        ) {
+            events.sort_by_key(|(_, minute)| *minute);
+            let rows = audit_batch(&events);
+            let registry = registry(&[ALWAYS_SPEC], &format!("[detections.\"Test.Always\"]\nthreshold = {threshold}"));
+            let now = ctx().parse_time;
+
+            let grouped = Counting::default();
+            let split = split.min(rows.len());
+            let (mut a, _) = block_on(evaluate(&registry, &rows[..split], &grouped, now)).unwrap();
+            let (b, _) = block_on(evaluate(&registry, &rows[split..], &grouped, now)).unwrap();
+            a.extend(b);
+
+            let single = Counting::default();
+            let mut expected = Vec::new();
+            for row in &rows {
+                let (alerts, _) = block_on(evaluate(&registry, std::slice::from_ref(row), &single, now)).unwrap();
+                expected.extend(alerts);
+            }
+            let mut got = summary(&a);
+            let mut want = summary(&expected);
+            got.sort();
+            want.sort();
+            prop_assert_eq!(got, want);
+            prop_assert!(grouped.record_calls.load(Ordering::Relaxed) <= single.record_calls.load(Ordering::Relaxed));
+            for actor in 0..3 {
+                // The next match of each key sees the same state either way.
+                let at = Timestamp::from_unix_millis(1_741_100_000_000 + 399 * 60_000).unwrap();
+                let g = block_on(grouped.record_match(MatchInput {
+                    rule_id: "Test.Always", dedup: &format!("actor{actor}"), row_id: "probe", matches: 1,
+                    event_time: at, period_secs: 3600, threshold, now, event_json: "{}",
+                })).unwrap();
+                let s = block_on(single.record_match(MatchInput {
+                    rule_id: "Test.Always", dedup: &format!("actor{actor}"), row_id: "probe", matches: 1,
+                    event_time: at, period_secs: 3600, threshold, now, event_json: "{}",
+                })).unwrap();
+                prop_assert_eq!((g.seq, g.event_count, g.notify), (s.seq, s.event_count, s.notify));
             }
         }
     }

@@ -31,8 +31,14 @@ pub struct MatchInput<'a> {
     /// Dedup string.
     pub dedup: &'a str,
     /// The matching row's `p_row_id`: recording the same row twice (a retried batch, a redelivered
-    /// SQS message, a restart) returns the first outcome instead of counting it again.
+    /// SQS message, a restart) returns the first outcome instead of counting it again. When `matches`
+    /// is above 1, the id of the first of those rows (a batch's grouping is deterministic, so a retry
+    /// groups the same rows under the same id).
     pub row_id: &'a str,
+    /// How many matches this input stands for (≥ 1). The engine records the matches of one batch that
+    /// fall into one alert's window together, so a busy key costs one state write per batch instead
+    /// of one per row.
+    pub matches: u64,
     /// The matching row's event time.
     pub event_time: Timestamp,
     /// Dedup period in seconds.
@@ -86,9 +92,10 @@ pub fn apply_match(prev: Option<&DedupState>, m: &MatchInput<'_>) -> (DedupState
     let t = m.event_time.unix_millis();
     let period_ms = m.period_secs.saturating_mul(1000);
     let threshold = u64::from(m.threshold.max(1));
+    let weight = m.matches.max(1);
     let next = match prev {
         Some(p) if t >= p.window_start_ms.saturating_sub(period_ms) && t < p.window_start_ms.saturating_add(period_ms) => {
-            let count = p.count + 1;
+            let count = p.count.saturating_add(weight);
             let notify = !p.notified && count >= threshold;
             (
                 DedupState {
@@ -100,13 +107,13 @@ pub fn apply_match(prev: Option<&DedupState>, m: &MatchInput<'_>) -> (DedupState
             )
         }
         _ => {
-            let notify = threshold <= 1;
+            let notify = weight >= threshold;
             let seq = prev.map_or(1, |p| p.seq + 1);
             (
                 DedupState {
                     seq,
                     window_start_ms: t,
-                    count: 1,
+                    count: weight,
                     notified: notify,
                     created_at_ms: m.now.unix_millis(),
                     first_event: m.event_json.to_owned(),
@@ -261,6 +268,7 @@ mod tests {
             rule_id: "R",
             dedup: "d",
             row_id: "",
+            matches: 1,
             event_time: t,
             period_secs: 3600,
             threshold,
