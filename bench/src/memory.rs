@@ -7,25 +7,28 @@ use std::process::Command;
 use tailwatch_core::engine::state::block_on;
 use tailwatch_core::normalize::SourceContext;
 use tailwatch_core::pipeline::ingest::Tokens;
-use tailwatch_core::pipeline::normalize_object;
+use tailwatch_core::pipeline::{normalize_chunks, normalize_object, LakeObjectRows, CHUNK_ROWS};
 use tailwatch_core::ports::LakeRecord;
 use tailwatch_core::time::Timestamp;
-use tailwatch_core::wire::DecodeLimits;
+use tailwatch_core::wire::{decode_object, DecodeLimits};
 
-use crate::throughput::{all_enabled_registry, ingest_once, lake_object, read_lake_object, CountQuarantine, KeepRaw};
+use crate::throughput::{all_enabled_registry, ingest_once, lake_object, CountQuarantine, KeepRaw};
 
 /// What a child does.
 pub const MODES: &[(&str, &str)] = &[
     ("baseline", "read the file only (process + input floor)"),
     ("ingest", "ingest stage (validate, zstd raw batch)"),
-    ("normalize", "normalize λ: rows + serialized LakeRecords alive together"),
+    (
+        "normalize",
+        "normalize λ: rows + serialized LakeRecords, CHUNK_ROWS (4096) rows at a time",
+    ),
     (
         "normalize-detect",
-        "normalize + detect in one process (local pipeline: rows, LakeRecords, evaluate)",
+        "normalize + detect in one process (local pipeline: rows, LakeRecords, evaluate per chunk)",
     ),
     (
         "detect-lambda",
-        "detect λ: the lake object of these rows (gzip NDJSON) → rows → evaluate",
+        "detect λ: the lake object of these rows (gzip NDJSON) → CHUNK_ROWS rows at a time → evaluate",
     ),
 ];
 
@@ -80,41 +83,59 @@ pub fn child(mode: &str, file: &Path) -> i32 {
             ingest_once(&bytes, None, &tokens, &raw, &q) as u64
         }
         "normalize" => {
-            let outcome = normalize_object(&bytes, &limits, &ctx);
-            let records: Vec<LakeRecord> = outcome.rows.iter().map(LakeRecord::from_row).collect();
-            std::hint::black_box(&outcome);
-            records.len() as u64
+            // As functions/normalize does: CHUNK_ROWS rows and their serialized records at a time.
+            let body = decode_object(&bytes, &limits).unwrap_or_default();
+            let mut n = 0;
+            for chunk in normalize_chunks(&body, &ctx, CHUNK_ROWS) {
+                let records: Vec<LakeRecord> = chunk.rows.iter().map(LakeRecord::from_row).collect();
+                n += std::hint::black_box(records).len() as u64;
+            }
+            n
         }
         "normalize-detect" => {
+            // As the local pipeline does: per chunk, rows → records → evaluate.
             let registry = all_enabled_registry();
-            let outcome = normalize_object(&bytes, &limits, &ctx);
-            let records: Vec<LakeRecord> = outcome.rows.iter().map(LakeRecord::from_row).collect();
             let state = tailwatch_core::engine::MemoryAlertState::default();
-            let n = block_on(tailwatch_core::engine::run::evaluate(
-                &registry,
-                &outcome.rows,
-                &state,
-                Timestamp::now(),
-            ))
-            .map(|(_, s)| s.rows)
-            .unwrap_or(0);
-            std::hint::black_box(&records);
-            n as u64
+            let body = decode_object(&bytes, &limits).unwrap_or_default();
+            let mut n = 0;
+            for chunk in normalize_chunks(&body, &ctx, CHUNK_ROWS) {
+                let records: Vec<LakeRecord> = chunk.rows.iter().map(LakeRecord::from_row).collect();
+                n += block_on(tailwatch_core::engine::run::evaluate(
+                    &registry,
+                    &chunk.rows,
+                    &state,
+                    Timestamp::now(),
+                ))
+                .map(|(_, s)| s.rows)
+                .unwrap_or(0) as u64;
+                std::hint::black_box(&records);
+            }
+            n
         }
         "detect-lambda" => {
             // Build the lake object first, then free everything but it, so the peak is the detect
-            // function's: object bytes → decoded NDJSON → rows → evaluate.
+            // function's: object bytes → decoded NDJSON → CHUNK_ROWS rows at a time → evaluate.
             let object = {
                 let outcome = normalize_object(&bytes, &limits, &ctx);
                 lake_object(&outcome.rows)
             };
             drop(bytes);
             let registry = all_enabled_registry();
-            let rows = read_lake_object(&object);
             let state = tailwatch_core::engine::MemoryAlertState::default();
-            block_on(tailwatch_core::engine::run::evaluate(&registry, &rows, &state, Timestamp::now()))
-                .map(|(_, s)| s.rows as u64)
-                .unwrap_or(0)
+            let body = decode_object(&object, &limits).unwrap_or_default();
+            let mut reader = LakeObjectRows::new(&body);
+            let (mut rows, mut n) = (Vec::new(), 0);
+            loop {
+                rows.clear();
+                reader.next_rows(CHUNK_ROWS, &mut rows);
+                if rows.is_empty() {
+                    break;
+                }
+                n += block_on(tailwatch_core::engine::run::evaluate(&registry, &rows, &state, Timestamp::now()))
+                    .map(|(_, s)| s.rows as u64)
+                    .unwrap_or(0);
+            }
+            n
         }
         other => {
             eprintln!("rss-child: unknown mode {other}");

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tailwatch_core::engine::run::evaluate;
 use tailwatch_core::engine::state::{block_on, MatchInput, MatchOutcome};
 use tailwatch_core::engine::{AlertState, MemoryAlertState, Registry, TuningConfig};
-use tailwatch_core::lake::{LakeRow, TAILSCALE_AUDIT, TAILSCALE_NETWORK};
+use tailwatch_core::lake::LakeRow;
 use tailwatch_core::normalize::SourceContext;
 use tailwatch_core::pipeline::ingest::{ingest, IngestRequest, Tokens};
 use tailwatch_core::pipeline::{normalize_body, normalize_object};
@@ -143,10 +143,6 @@ pub fn lake_object(rows: &[LakeRow]) -> Vec<u8> {
     tailwatch_core::wire::decode::gzip(&nd)
 }
 
-fn memfind(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 /// What the detect function does with a lake object before evaluating (functions/detect rows_of).
 pub fn read_lake_object(bytes: &[u8]) -> Vec<LakeRow> {
     let limits = DecodeLimits {
@@ -158,18 +154,7 @@ pub fn read_lake_object(bytes: &[u8]) -> Vec<LakeRow> {
         return Vec::new();
     };
     let mut rows = Vec::new();
-    for line in body.split(|b| *b == b'\n').filter(|l| !l.trim_ascii().is_empty()) {
-        let table = if memfind(line, br#""p_log_type":"Tailscale.Audit""#) {
-            &TAILSCALE_AUDIT
-        } else if memfind(line, br#""p_log_type":"Tailscale.Network""#) {
-            &TAILSCALE_NETWORK
-        } else {
-            continue;
-        };
-        if let Ok(row) = LakeRow::from_json_line(table, line) {
-            rows.push(row);
-        }
-    }
+    tailwatch_core::pipeline::LakeObjectRows::new(&body).next_rows(usize::MAX, &mut rows);
     rows
 }
 

@@ -136,17 +136,16 @@ struct Summary {
 
 impl Summary {
     fn add(&mut self, file: &Path, bytes: usize, report: BatchReport) {
-        let outcome = report.outcome;
         self.files += 1;
         self.bytes += bytes;
-        self.audit_records += outcome.audit_records;
-        self.network_records += outcome.network_records;
+        self.audit_records += report.audit_records;
+        self.network_records += report.network_records;
         self.alerts += report.alerts.len();
         self.new_alerts += report.delivered;
-        for row in &outcome.rows {
-            *self.rows.entry(row.table().name).or_insert(0) += 1;
+        for (table, n) in report.rows {
+            *self.rows.entry(table).or_insert(0) += n;
         }
-        for q in &outcome.quarantined {
+        for q in &report.quarantined {
             *self.reasons.entry(q.reason.to_string()).or_insert(0) += 1;
             if self.examples.len() < 10 {
                 self.examples

@@ -6,8 +6,8 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::LambdaEvent;
 use tailwatch_aws::{s3_objects, AwsClients, DynamoAlertState, FirehoseLakeSink, S3Object, SnsAlertSink};
 use tailwatch_core::engine::{Registry, TuningConfig};
-use tailwatch_core::lake::{LakeRow, TAILSCALE_AUDIT, TAILSCALE_NETWORK};
-use tailwatch_core::pipeline::{detect, DetectReport};
+use tailwatch_core::lake::LakeRow;
+use tailwatch_core::pipeline::{detect, DetectReport, LakeObjectRows, CHUNK_ROWS};
 use tailwatch_core::ports::PortError;
 use tailwatch_core::time::Timestamp;
 use tailwatch_core::wire::{decode_object, DecodeLimits};
@@ -78,33 +78,20 @@ impl Deps {
 /// have compressed it) and each line's table comes from its `p_log_type`, not the key. Lines of
 /// other tables are skipped; unreadable lines are counted.
 pub fn rows_of(bytes: &[u8]) -> (Vec<LakeRow>, usize) {
-    let limits = DecodeLimits {
-        max_decoded_bytes: 1 << 30,
-        max_ratio: 1000,
-        ..DecodeLimits::default()
-    };
-    let Ok(body) = decode_object(bytes, &limits) else {
+    let Ok(body) = decode_object(bytes, &object_limits()) else {
         return (Vec::new(), 1);
     };
-    let (mut rows, mut bad) = (Vec::new(), 0);
-    for line in body.split(|b| *b == b'\n').filter(|l| !l.trim_ascii().is_empty()) {
-        let table = if memfind(line, br#""p_log_type":"Tailscale.Audit""#) {
-            &TAILSCALE_AUDIT
-        } else if memfind(line, br#""p_log_type":"Tailscale.Network""#) {
-            &TAILSCALE_NETWORK
-        } else {
-            continue;
-        };
-        match LakeRow::from_json_line(table, line) {
-            Ok(row) => rows.push(row),
-            Err(_) => bad += 1,
-        }
-    }
+    let mut rows = Vec::new();
+    let bad = LakeObjectRows::new(&body).next_rows(usize::MAX, &mut rows);
     (rows, bad)
 }
 
-fn memfind(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+fn object_limits() -> DecodeLimits {
+    DecodeLimits {
+        max_decoded_bytes: 1 << 30,
+        max_ratio: 1000,
+        ..DecodeLimits::default()
+    }
 }
 
 /// Runs detections over one lake object.
@@ -113,11 +100,38 @@ fn memfind(haystack: &[u8], needle: &[u8]) -> bool {
 /// A retryable adapter failure: the message is retried, and nothing already delivered is re-sent.
 pub async fn process_object(deps: &Deps, bucket: &str, key: &str) -> Result<DetectReport, PortError> {
     let bytes = deps.objects.get(bucket, key, 512 << 20).await?;
-    let (rows, bad) = rows_of(&bytes);
+    let body = match decode_object(&bytes, &object_limits()) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(key = %key, error = %e, "lake object cannot be decoded; nothing to detect on");
+            return Ok(DetectReport::default());
+        }
+    };
+    // CHUNK_ROWS rows at a time: a Firehose object can hold 64 MiB of rows, and memory must not grow
+    // with it. Stateful detections keep their running counts in the state store, so chunking does not
+    // change what they see; a retried message re-runs every chunk and the state's per-row claims
+    // make that idempotent.
+    let now = Timestamp::now();
+    let mut reader = LakeObjectRows::new(&body);
+    let (mut report, mut bad) = (DetectReport::default(), 0);
+    let mut rows = Vec::with_capacity(CHUNK_ROWS);
+    loop {
+        rows.clear();
+        bad += reader.next_rows(CHUNK_ROWS, &mut rows);
+        if rows.is_empty() {
+            break;
+        }
+        let chunk = detect(&deps.registry, &rows, key, &deps.state, &deps.sink, &deps.lake, now).await?;
+        report.stats.rows += chunk.stats.rows;
+        report.stats.matches += chunk.stats.matches;
+        report.stats.notifications += chunk.stats.notifications;
+        report.alerts.extend(chunk.alerts);
+        report.delivered += chunk.delivered;
+    }
     if bad > 0 {
         tracing::error!(key = %key, bad_lines = bad, "lake object has lines that are not rows; they were skipped");
     }
-    detect(&deps.registry, &rows, key, &deps.state, &deps.sink, &deps.lake, Timestamp::now()).await
+    Ok(report)
 }
 
 /// Handles one SQS batch.

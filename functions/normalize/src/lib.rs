@@ -7,11 +7,11 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::LambdaEvent;
 use tailwatch_aws::{s3_objects, AwsClients, FirehoseLakeSink, S3Object, S3QuarantineSink, FIREHOSE_MAX_RECORD_BYTES};
 use tailwatch_core::normalize::SourceContext;
-use tailwatch_core::pipeline::normalize_object;
+use tailwatch_core::pipeline::{normalize_chunks, undecodable, CHUNK_ROWS};
 use tailwatch_core::ports::{LakeRecord, LakeSink, PortError, QuarantineSink};
 use tailwatch_core::quarantine::{Origin, QuarantineRow, ReasonCode};
 use tailwatch_core::time::Timestamp;
-use tailwatch_core::wire::DecodeLimits;
+use tailwatch_core::wire::{decode_object, DecodeLimits};
 
 /// Settings from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,33 +111,47 @@ pub async fn process_object(deps: &Deps, bucket: &str, key: &str) -> Result<(usi
         file: key,
         parse_time: now,
     };
-    let mut outcome = normalize_object(&bytes, &deps.limits, &ctx);
-    let mut records = Vec::with_capacity(outcome.rows.len());
-    for row in &outcome.rows {
-        let record = LakeRecord::from_row(row);
-        if record.json.len() + 1 > FIREHOSE_MAX_RECORD_BYTES {
-            outcome.quarantined.push(QuarantineRow::new(
-                origin,
-                now,
-                ReasonCode::RecordTooLarge,
-                format!("row of {} bytes is over Firehose's 1000 KiB record limit", record.json.len()),
-                None,
-                0,
-                0,
-                &record.json,
-            ));
-        } else {
-            records.push(record);
+    let body = match decode_object(&bytes, &deps.limits) {
+        Ok(body) => body,
+        Err(e) => {
+            let outcome = undecodable(&e, &bytes, &ctx);
+            deps.quarantine.put_quarantine(key, &outcome.quarantined).await?;
+            return Ok((0, outcome.quarantined.len()));
         }
+    };
+    // A chunk at a time: memory stays bounded by CHUNK_ROWS rows whatever the object's size. A
+    // failure after some chunks were sent fails the message; its retry sends them again, and the lake
+    // keeps both copies under the same p_row_id (at least once, never lost).
+    let (mut rows, mut quarantined) = (0, Vec::new());
+    for chunk in normalize_chunks(&body, &ctx, CHUNK_ROWS) {
+        let mut records = Vec::with_capacity(chunk.rows.len());
+        for row in chunk.rows {
+            let record = LakeRecord::from_row(&row);
+            if record.json.len() + 1 > FIREHOSE_MAX_RECORD_BYTES {
+                quarantined.push(QuarantineRow::new(
+                    origin,
+                    now,
+                    ReasonCode::RecordTooLarge,
+                    format!("row of {} bytes is over Firehose's 1000 KiB record limit", record.json.len()),
+                    None,
+                    0,
+                    0,
+                    &record.json,
+                ));
+            } else {
+                records.push(record);
+            }
+        }
+        rows += records.len();
+        if !records.is_empty() {
+            deps.lake.put_rows(key, records).await?;
+        }
+        quarantined.extend(chunk.quarantined);
     }
-    let rows = records.len();
-    if !records.is_empty() {
-        deps.lake.put_rows(key, records).await?;
+    if !quarantined.is_empty() {
+        deps.quarantine.put_quarantine(key, &quarantined).await?;
     }
-    if !outcome.quarantined.is_empty() {
-        deps.quarantine.put_quarantine(key, &outcome.quarantined).await?;
-    }
-    Ok((rows, outcome.quarantined.len()))
+    Ok((rows, quarantined.len()))
 }
 
 /// Handles one SQS batch.

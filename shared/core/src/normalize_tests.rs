@@ -514,3 +514,44 @@ mod properties {
         })
     }
 }
+
+#[test]
+fn chunks_bound_rows_keep_records_whole_and_add_up_to_the_whole_body() {
+    use crate::pipeline::normalize_chunks;
+    let mut body = Vec::new();
+    for f in [
+        fixture!("network-stream.hec"),
+        fixture!("audit-stream.hec"),
+        b"{not json}\n".as_slice(),
+    ] {
+        body.extend_from_slice(f);
+        body.push(b'\n');
+    }
+    let whole = normalize_body(&body, &ctx());
+    assert!(whole.rows.len() > 10, "the body must span several chunks of 4 rows");
+    let ctx = ctx();
+    let chunks: Vec<NormalizeOutcome> = normalize_chunks(&body, &ctx, 4).collect();
+    assert!(chunks.len() > 2);
+    // A chunk closes after the record that reaches the limit: every chunk but the last has at least
+    // 4 rows and fewer than 4 + the largest record's rows (with a limit of 1, a chunk is one record).
+    let max_record_rows = normalize_chunks(&body, &ctx, 1).map(|c| c.rows.len()).max().unwrap();
+    assert!(max_record_rows > 1 && max_record_rows < whole.rows.len());
+    let (last, full) = chunks.split_last().unwrap();
+    assert!(full.iter().all(|c| c.rows.len() >= 4 && c.rows.len() < 4 + max_record_rows));
+    assert!(last.rows.len() < 4 + max_record_rows);
+    let mut merged = NormalizeOutcome::default();
+    for c in chunks {
+        merged.merge(c);
+    }
+    let ids = |o: &NormalizeOutcome| o.rows.iter().map(|r| r.standard().p_row_id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&merged), ids(&whole), "same rows, same order");
+    assert_eq!(
+        (merged.audit_records, merged.network_records, merged.quarantined.len()),
+        (whole.audit_records, whole.network_records, whole.quarantined.len())
+    );
+    assert_eq!(merged.quarantined.len(), 1);
+    // An empty body still yields one (empty) chunk, so callers always see an outcome.
+    let empty: Vec<NormalizeOutcome> = normalize_chunks(b"", &ctx, 4).collect();
+    assert_eq!(empty.len(), 1);
+    assert!(empty[0].rows.is_empty() && empty[0].quarantined.is_empty());
+}

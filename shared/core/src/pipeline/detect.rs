@@ -6,7 +6,7 @@
 
 use crate::engine::run::{evaluate, EvalStats};
 use crate::engine::{Alert, AlertState, Registry};
-use crate::lake::LakeRow;
+use crate::lake::{LakeRow, TAILSCALE_AUDIT, TAILSCALE_NETWORK};
 use crate::ports::{AlertSink, LakeSink, PortError};
 use crate::time::Timestamp;
 
@@ -54,4 +54,98 @@ pub async fn detect<S: AlertState, A: AlertSink, L: LakeSink>(
         delivered += 1;
     }
     Ok(DetectReport { stats, alerts, delivered })
+}
+
+/// Reads the rows of a decoded lake object (NDJSON of lake rows, as Firehose and the local lake write
+/// them) a bounded number at a time, so the detect function's memory does not grow with the object.
+/// Lines of other tables (alert rows) are skipped; lines that do not parse as rows are counted.
+#[derive(Debug, Clone)]
+pub struct LakeObjectRows<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> LakeObjectRows<'a> {
+    /// Rows of `body` (already decompressed).
+    pub fn new(body: &'a [u8]) -> Self {
+        LakeObjectRows { rest: body }
+    }
+
+    /// Appends up to `max` more rows to `rows`; returns how many lines were not rows. `rows` is
+    /// left as it was when the object is exhausted.
+    pub fn next_rows(&mut self, max: usize, rows: &mut Vec<LakeRow>) -> usize {
+        let mut bad = 0;
+        let mut added = 0;
+        while added < max && !self.rest.is_empty() {
+            let (line, rest) = match self.rest.iter().position(|b| *b == b'\n') {
+                Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
+                None => (self.rest, &[][..]),
+            };
+            self.rest = rest;
+            if line.trim_ascii().is_empty() {
+                continue;
+            }
+            let table = if contains(line, br#""p_log_type":"Tailscale.Audit""#) {
+                &TAILSCALE_AUDIT
+            } else if contains(line, br#""p_log_type":"Tailscale.Network""#) {
+                &TAILSCALE_NETWORK
+            } else {
+                continue;
+            };
+            match LakeRow::from_json_line(table, line) {
+                Ok(row) => {
+                    rows.push(row);
+                    added += 1;
+                }
+                Err(_) => bad += 1,
+            }
+        }
+        bad
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::SourceContext;
+    use crate::pipeline::normalize_body;
+
+    #[test]
+    fn lake_object_rows_come_back_in_bounded_chunks_skipping_other_tables() {
+        let ctx = SourceContext {
+            label: "test",
+            file: "test",
+            parse_time: Timestamp::parse("2025-03-04T18:00:00Z").unwrap(),
+        };
+        let body = include_bytes!("../../../../tests/fixtures/tailscale/network-stream.hec");
+        let rows = normalize_body(body, &ctx).rows;
+        assert!(rows.len() > 5);
+        let mut object = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            row.write_json_line(&mut object);
+            if i == 1 {
+                object.extend_from_slice(b"{\"p_log_type\":\"Tailwatch.Alert\",\"id\":\"x\"}\n\n");
+                object.extend_from_slice(b"{\"p_log_type\":\"Tailscale.Network\",\"broken\n");
+            }
+        }
+        let mut reader = LakeObjectRows::new(&object);
+        let (mut all, mut bad, mut chunks) = (Vec::new(), 0, 0);
+        loop {
+            let mut chunk = Vec::new();
+            bad += reader.next_rows(2, &mut chunk);
+            if chunk.is_empty() {
+                break;
+            }
+            assert!(chunk.len() <= 2);
+            chunks += 1;
+            all.extend(chunk);
+        }
+        assert_eq!(bad, 1, "the broken line is counted, the alert row skipped");
+        assert_eq!(chunks, rows.len().div_ceil(2));
+        let ids = |r: &[LakeRow]| r.iter().map(|r| r.standard().p_row_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&all), ids(&rows));
+    }
 }

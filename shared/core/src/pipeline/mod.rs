@@ -6,6 +6,6 @@ pub mod detect;
 pub mod ingest;
 pub mod normalize;
 
-pub use detect::{detect, DetectReport};
+pub use detect::{detect, DetectReport, LakeObjectRows};
 pub use ingest::{ingest, HecResponse, IngestReport, IngestRequest};
-pub use normalize::{normalize_body, normalize_object, NormalizeOutcome};
+pub use normalize::{normalize_body, normalize_chunks, normalize_object, undecodable, NormalizeChunks, NormalizeOutcome, CHUNK_ROWS};
