@@ -68,7 +68,8 @@ fn lake_files(root: &Path, since: Option<Timestamp>, until: Option<Timestamp>) -
                 continue;
             }
             for f in std::fs::read_dir(hour.path())?.flatten() {
-                if f.file_name().to_string_lossy().ends_with(".json.gz") {
+                // Local lake files end in `.json.gz`; Firehose's objects (a synced lake bucket) in `.gz`.
+                if f.file_name().to_string_lossy().ends_with(".gz") {
                     files.push(f.path());
                 }
             }

@@ -451,7 +451,7 @@ def test_secret_state_table_and_s3_export_role(template):
     [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"AWS": {"Ref": "TailscaleAwsAccountId"}}
     assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": {"Ref": "TailscaleExternalId"}}}
-    assert allowed(role) == {("s3:PutObject", "${RawBucket.Arn}/raw/tailscale-s3-export/*"), ("kms:GenerateDataKey", "DataKey.Arn")}
+    assert allowed(role) == {("s3:PutObject", "${RawBucket.Arn}/raw/tailscale-s3-export/*"), ("kms:GenerateDataKey", "DataKey.Arn"), ("kms:Decrypt", "DataKey.Arn")}
 
 
 def test_parameters(template):
