@@ -138,18 +138,23 @@ impl fmt::Display for Timestamp {
             // Only ASCII digits and separators were written.
             return f.write_str(std::str::from_utf8(&b).map_err(|_| fmt::Error)?);
         }
-        write!(
-            f,
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
-            d.year(),
-            d.month(),
-            d.day(),
-            d.hour(),
-            d.minute(),
-            d.second(),
-            d.nanosecond() / 1_000_000 % 1000
-        )
+        write_lake_form(f, &d)
     }
+}
+
+/// The lake form through `write!`: every year chrono represents (the fast path covers 0000–9999).
+fn write_lake_form<W: fmt::Write, D: Datelike + Timelike>(w: &mut W, d: &D) -> fmt::Result {
+    write!(
+        w,
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+        d.year(),
+        d.month(),
+        d.day(),
+        d.hour(),
+        d.minute(),
+        d.second(),
+        d.nanosecond() / 1_000_000 % 1000
+    )
 }
 
 impl Serialize for Timestamp {
@@ -218,17 +223,9 @@ mod tests {
     fn the_fast_lake_form_writes_what_the_general_formatting_writes() {
         // Every year from 0 to 9999 and beyond both ends, with assorted times of day and millis.
         let general = |t: &Timestamp| {
-            let d = t.0;
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
-                d.year(),
-                d.month(),
-                d.day(),
-                d.hour(),
-                d.minute(),
-                d.second(),
-                d.nanosecond() / 1_000_000 % 1000
-            )
+            let mut text = String::new();
+            write_lake_form(&mut text, &t.0).unwrap();
+            text
         };
         let mut ms: i64 = -62_198_755_200_000; // 0000-01-01
         let step: i64 = 31_556_952_000 - 3_723_457; // about a year, drifting through days, hours and millis
