@@ -82,6 +82,7 @@ pub async fn evaluate<S: AlertState>(
     // The matches, grouped by alert key (detection, dedup string) in order of first appearance.
     let mut groups: HashMap<(usize, String), Vec<Match<'_>>> = HashMap::new();
     let mut order = Vec::new();
+    let mut recorded_rows = std::collections::HashSet::new();
     for (index, (p, answer)) in pending.iter().zip(answers).enumerate() {
         let det = &entries[p.entry].detection;
         let mut state_context = None;
@@ -92,6 +93,10 @@ pub async fn evaluate<S: AlertState>(
             state_context = Some(context);
         }
         stats.matches += 1;
+        // The same record twice in one batch is one row id: recorded once, as a retry would be.
+        if !recorded_rows.insert((p.entry, p.row.standard().p_row_id.as_str())) {
+            continue;
+        }
         let key = (p.entry, det.dedup(p.row));
         let group = groups.entry(key.clone()).or_default();
         if group.is_empty() {
@@ -528,6 +533,20 @@ mod tests {
             .iter()
             .map(|a| (a.alert_id.clone(), a.event_count, a.title.clone()))
             .collect()
+    }
+
+    #[test]
+    fn the_same_record_twice_in_a_batch_counts_once() {
+        let registry = registry(&[ALWAYS_SPEC], "[detections.\"Test.Always\"]\nthreshold = 2");
+        let state = Counting::default();
+        let now = ctx().parse_time;
+        let rows = audit_batch(&[(0, 5), (0, 6)]);
+        let twice = [rows[0].clone(), rows[0].clone()];
+        let (alerts, stats) = block_on(evaluate(&registry, &twice, &state, now)).unwrap();
+        assert_eq!((alerts.len(), stats.matches), (0, 2), "one event, below the threshold of 2");
+        let (alerts, _) = block_on(evaluate(&registry, &rows[1..], &state, now)).unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].event_count, 2);
     }
 
     proptest! {
