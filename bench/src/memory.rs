@@ -28,7 +28,7 @@ pub const MODES: &[(&str, &str)] = &[
     ),
     (
         "detect-lambda",
-        "detect λ: the lake object of these rows (gzip NDJSON) → CHUNK_ROWS rows at a time → evaluate",
+        "detect λ: the lake object of these rows (gzip NDJSON, written beforehand) → decoded → CHUNK_ROWS rows at a time → evaluate",
     ),
 ];
 
@@ -113,16 +113,11 @@ pub fn child(mode: &str, file: &Path) -> i32 {
             n
         }
         "detect-lambda" => {
-            // Build the lake object first, then free everything but it, so the peak is the detect
-            // function's: object bytes → decoded NDJSON → CHUNK_ROWS rows at a time → evaluate.
-            let object = {
-                let outcome = normalize_object(&bytes, &limits, &ctx);
-                lake_object(&outcome.rows)
-            };
-            drop(bytes);
+            // `file` is the lake object of a body's rows (gzip NDJSON, see `write_lake_object`):
+            // object bytes → decoded NDJSON → CHUNK_ROWS rows at a time → evaluate.
             let registry = all_enabled_registry();
             let state = tailwatch_core::engine::MemoryAlertState::default();
-            let body = decode_object(&object, &limits).unwrap_or_default();
+            let body = decode_object(&bytes, &limits).unwrap_or_default();
             let mut reader = LakeObjectRows::new(&body);
             let (mut rows, mut n) = (Vec::new(), 0);
             loop {
@@ -145,6 +140,30 @@ pub fn child(mode: &str, file: &Path) -> i32 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     println!("vmhwm_kb={} rows={rows}", vm_hwm_kb(&status).unwrap_or(0));
     0
+}
+
+/// Writes the lake object Firehose would deliver for `body`'s rows next to it
+/// (`<body>.lake.json.gz`) and returns its path: the detect function's input.
+///
+/// # Errors
+/// When the body cannot be read or the object written.
+pub fn write_lake_object(body: &Path) -> Result<std::path::PathBuf, String> {
+    let bytes = std::fs::read(body).map_err(|e| format!("{}: {e}", body.display()))?;
+    let ctx = SourceContext {
+        label: "tailscale-http",
+        file: "bench",
+        parse_time: Timestamp::now(),
+    };
+    let limits = DecodeLimits {
+        max_body_bytes: 64 << 20,
+        max_decoded_bytes: 1 << 30,
+        max_ratio: 1000,
+        ..DecodeLimits::default()
+    };
+    let object = lake_object(&normalize_object(&bytes, &limits, &ctx).rows);
+    let path = body.with_extension("lake.json.gz");
+    std::fs::write(&path, object).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
 }
 
 /// Runs one child and reads its answer.
