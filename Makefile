@@ -67,7 +67,8 @@ sam-validate: $(SAM_VENV)/.installed
 ## build: the three Lambda functions as SAM builds them for deployment (`sam build --beta-features`:
 ## cargo lambda with zig, release profile, no Docker), for ARCH (x86_64 here and in CI; the template's
 ## default is arm64: `make build ARCH=arm64` after `rustup target add aarch64-unknown-linux-gnu`).
-## Checks each bootstrap is an ELF for ARCH and prints the sizes. A cold build takes about 6 minutes.
+## Checks each bootstrap is an ELF for ARCH and prints the sizes. A cold build takes about 14 minutes
+## on 2 cores (fat LTO links each function for ~3 minutes); CI builds in SAM's debug mode instead.
 ARCH ?= x86_64
 SAM_BUILD_DIR ?= .aws-sam/build
 build: $(SAM_VENV)/.installed
@@ -94,8 +95,8 @@ ddl:
 
 ## bench: benchmarks (corpus, throughput against serde_json baselines, memory, Lambda start-up,
 ## replay, serve under load) written into docs/PERFORMANCE.md; not part of `make test`.
-## About 4 minutes once the release binaries are built (the first build of the three Lambda
-## functions with fat LTO takes about 5 minutes more). BENCH_SERVE_SECS=10 for a shorter load test.
+## About 6 minutes once the release binaries are built (the first build of the three Lambda
+## functions with fat LTO takes 10-20 minutes more on 2 cores). BENCH_SERVE_SECS=10 for a shorter load test.
 BENCH_SERVE_SECS ?= 60
 bench:
 	$(CARGO) build --release -p tailwatch-ingest -p tailwatch-normalize -p tailwatch-detect

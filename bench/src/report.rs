@@ -79,17 +79,22 @@ fn machine() -> String {
     )
 }
 
-/// `cargo lambda build --release` outputs, when present.
+/// `cargo lambda build --release` outputs, when present: (function, x86_64 bytes, arm64 bytes).
+/// `target/lambda/<f>/bootstrap` holds whichever architecture was built last, so the ELF header
+/// says which column it belongs in.
 pub fn lambda_sizes() -> Vec<(String, Option<u64>, Option<u64>)> {
     ["ingest", "normalize", "detect"]
         .iter()
         .map(|f| {
-            let size = |p: String| std::fs::metadata(p).ok().map(|m| m.len());
-            (
-                (*f).to_owned(),
-                size(format!("target/lambda/{f}/bootstrap")).or_else(|| size(format!("target/lambda/x86_64/{f}/bootstrap"))),
-                size(format!("target/lambda/arm64/{f}/bootstrap")),
-            )
+            let (mut x86, mut arm) = (None, None);
+            if let Ok(bytes) = std::fs::read(format!("target/lambda/{f}/bootstrap")) {
+                match bytes.get(18..20) {
+                    Some([62, 0]) => x86 = Some(bytes.len() as u64),
+                    Some([183, 0]) => arm = Some(bytes.len() as u64),
+                    _ => {}
+                }
+            }
+            ((*f).to_owned(), x86, arm)
         })
         .collect()
 }
@@ -309,7 +314,7 @@ impl Report {
             }
             s.push('\n');
         }
-        s.push_str("**What the detections did with the corpus** (one evaluation of each body with fresh state, all detections on; every match is a state write in AWS)\n\n| body | records | rows | state helper calls | matches recorded | alerts notified | matches by detection |\n|---|---:|---:|---:|---:|---:|---|\n");
+        s.push_str("**What the detections did with the corpus** (one evaluation of each body with fresh state, all detections on; \"matches recorded\" counts the engine's match writes, each a few DynamoDB requests in AWS: one per alert key and dedup window per batch, plus one)\n\n| body | records | rows | state helper calls | match writes | alerts notified | match writes by detection |\n|---|---:|---:|---:|---:|---:|---|\n");
         for f in &t.facts {
             let _ = writeln!(
                 s,

@@ -65,7 +65,10 @@ pub const STAGES: &[(&str, &str)] = &[
     ("serialize", "component: serialize rows only (LakeRecord::from_row)"),
     ("detect-default", "detect: evaluate, catalog defaults (27 of 28 on)"),
     ("detect", "detect: evaluate, all 28 detections on"),
-    ("detect-quiet", "detect: evaluate, all on, only the rows that match nothing"),
+    (
+        "detect-quiet",
+        "detect: evaluate, all on, only the rows no detection matches or asks the state about",
+    ),
     (
         "ingest",
         "ingest stage: auth, decode, frame, validate, zstd raw batch (pipeline::ingest)",
@@ -213,14 +216,12 @@ pub fn ingest_once(body: &[u8], encoding: Option<&str>, tokens: &Tokens, raw: &K
 #[derive(Default)]
 pub struct CountingState {
     inner: MemoryAlertState,
-    /// record_match calls.
+    /// record_match calls (state writes for matches: one per alert key per batch and window, or two).
     pub matches: AtomicUsize,
     /// first_seen / add_to_window / add_distinct calls.
     pub helpers: AtomicUsize,
     /// record_match calls per detection id.
     pub by_rule: Mutex<std::collections::BTreeMap<String, usize>>,
-    /// Row ids that matched something.
-    pub matched_rows: Mutex<std::collections::HashSet<String>>,
 }
 
 impl AlertState for CountingState {
@@ -228,9 +229,6 @@ impl AlertState for CountingState {
         self.matches.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut by_rule) = self.by_rule.lock() {
             *by_rule.entry(m.rule_id.to_owned()).or_insert(0) += 1;
-        }
-        if let Ok(mut rows) = self.matched_rows.lock() {
-            rows.insert(m.row_id.to_owned());
         }
         self.inner.record_match(m).await
     }
@@ -443,10 +441,19 @@ pub fn run(corpus: &[CorpusFile], plan: Plan, log: &mut dyn FnMut(&str)) -> Thro
             }
         }
 
-        let quiet: Vec<LakeRow> = {
-            let matched = counting.matched_rows.lock().map(|m| m.clone()).unwrap_or_default();
-            rows.iter().filter(|r| !matched.contains(&r.standard().p_row_id)).cloned().collect()
-        };
+        // Rows no enabled detection matches or asks the state about: the engine's per-row floor.
+        // (Not "rows whose id reached record_match": the engine records a batch's matches of one
+        // alert key in one write, under the first row's id.)
+        let quiet: Vec<LakeRow> = rows
+            .iter()
+            .filter(|r| {
+                all.entries()
+                    .iter()
+                    .filter(|e| e.enabled)
+                    .all(|e| matches!(e.detection.evaluate(r), tailwatch_core::engine::Verdict::No))
+            })
+            .cloned()
+            .collect();
         if !quiet.is_empty() {
             let timing = measure::run(plan, || detect(&all, &quiet));
             let r = StageResult {
