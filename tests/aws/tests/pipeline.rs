@@ -287,3 +287,123 @@ async fn bad_records_are_quarantined_in_the_lake_bucket_and_exports_are_read() {
     assert_eq!(rows.iter().filter(|r| r["p_source_label"] == "tailscale-s3-export").count(), 2);
     assert_eq!(rows.iter().filter(|r| r["p_source_label"] == "tailscale-http").count(), 2);
 }
+
+/// The hostile-input suite of `cli/tests/hostile.rs`, through the ingest function (API Gateway
+/// request → handler → S3): the same precise answers, nothing stored for a rejected body, and the
+/// test process's peak memory inside the function's 512 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_bodies_through_the_ingest_function_get_precise_answers_and_store_nothing() {
+    use std::io::Write as _;
+    let env = Env::new("hostile").await;
+    let ingest = ingest_deps(&env);
+    let bomb = {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            enc.write_all(&zeros).unwrap();
+        }
+        enc.finish().unwrap()
+    };
+    let auth = ("authorization", "Splunk tok-current".to_owned());
+    type Case = (&'static str, Option<(&'static str, String)>, Vec<u8>, u16, &'static str);
+    let cases: Vec<Case> = vec![
+        ("gzip bomb (256 MiB of zeros)", None, bomb, 413, "bomb"),
+        ("body over the 6 MiB limit", None, vec![b' '; 7 << 20], 413, "over the limit"),
+        (
+            "100 000-deep nesting",
+            None,
+            [vec![b'['; 100_000], vec![b']'; 100_000]].concat(),
+            400,
+            "nested",
+        ),
+        (
+            "a raw NUL inside a string",
+            None,
+            b"{\"actor\":{\"id\":\"a\0b\"},\"action\":\"LOGIN\"}".to_vec(),
+            400,
+            "control character",
+        ),
+        (
+            "invalid UTF-8 in a string",
+            None,
+            b"{\"actor\":{\"id\":\"\xff\xfe\"},\"action\":\"LOGIN\"}".to_vec(),
+            400,
+            "UTF-8",
+        ),
+        (
+            "gzip header on garbage",
+            Some(("content-encoding", "gzip".into())),
+            b"certainly not gzip".to_vec(),
+            400,
+            "gzip",
+        ),
+        (
+            "unsupported encoding",
+            Some(("content-encoding", "br".into())),
+            fixture("audit-stream.hec"),
+            415,
+            "not supported",
+        ),
+        (
+            "truncated gzip stream",
+            None,
+            fixture("network-stream.hec.gz")[..400].to_vec(),
+            400,
+            "truncated",
+        ),
+        (
+            "number beyond u64",
+            None,
+            br#"{"nodeId":"n","virtualTraffic":[{"txBytes":18446744073709551616}]}"#.to_vec(),
+            400,
+            "virtualTraffic.txBytes",
+        ),
+        (
+            "negative counter",
+            None,
+            br#"{"nodeId":"n","virtualTraffic":[{"rxPkts":-1}]}"#.to_vec(),
+            400,
+            "virtualTraffic.rxPkts",
+        ),
+    ];
+    for (name, header, body, status, reason) in cases {
+        let mut headers = vec![auth.clone()];
+        headers.extend(header);
+        let (got, resp) = post(&ingest, &headers, body).await;
+        assert_eq!(got, status, "{name}: {resp}");
+        let text = resp["text"].as_str().unwrap_or_default();
+        assert!(text.contains(reason), "{name}: the reason should mention `{reason}`: {resp}");
+    }
+    assert!(
+        env.keys(&env.raw_bucket, "raw/").await.is_empty(),
+        "nothing stored for rejected bodies"
+    );
+    for (name, value) in [
+        ("oversized Authorization", format!("Bearer {}", "a".repeat(6000))),
+        ("no Authorization", String::new()),
+    ] {
+        let headers = if value.is_empty() { vec![] } else { vec![("authorization", value)] };
+        let (got, resp) = post(&ingest, &headers, fixture("audit-stream.hec")).await;
+        assert_eq!(got, 401, "{name}: {resp}");
+    }
+    // Year 0 and 9999, and 10 000 records in one request: accepted and stored once.
+    let (got, resp) = post(
+        &ingest,
+        &[auth.clone()],
+        br#"{"eventTime":"0000-01-01T00:00:00Z","actor":{"id":"a"},"action":"LOGIN"}{"eventTime":"9999-12-31T23:59:59Z","actor":{"id":"a"},"action":"LOGIN"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!((got, resp["accepted"].as_u64()), (200, Some(2)), "{resp}");
+    let record = String::from_utf8(fixture("audit-stream.hec")).unwrap();
+    let first = &record[..record.find("}{").unwrap() + 1];
+    let (got, resp) = post(&ingest, &[auth.clone()], first.repeat(10_000).into_bytes()).await;
+    assert_eq!((got, resp["accepted"].as_u64()), (200, Some(10_000)), "{resp}");
+    assert_eq!(env.keys(&env.raw_bucket, "raw/").await.len(), 2);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let hwm_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    assert!(hwm_kib < 512 * 1024, "peak RSS {hwm_kib} KiB is over the function's 512 MB");
+}
