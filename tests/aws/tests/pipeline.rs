@@ -389,14 +389,14 @@ async fn hostile_bodies_through_the_ingest_function_get_precise_answers_and_stor
     // Year 0 and 9999, and 10 000 records in one request: accepted and stored once.
     let (got, resp) = post(
         &ingest,
-        &[auth.clone()],
+        std::slice::from_ref(&auth),
         br#"{"eventTime":"0000-01-01T00:00:00Z","actor":{"id":"a"},"action":"LOGIN"}{"eventTime":"9999-12-31T23:59:59Z","actor":{"id":"a"},"action":"LOGIN"}"#.to_vec(),
     )
     .await;
     assert_eq!((got, resp["accepted"].as_u64()), (200, Some(2)), "{resp}");
     let record = String::from_utf8(fixture("audit-stream.hec")).unwrap();
     let first = &record[..record.find("}{").unwrap() + 1];
-    let (got, resp) = post(&ingest, &[auth.clone()], first.repeat(10_000).into_bytes()).await;
+    let (got, resp) = post(&ingest, std::slice::from_ref(&auth), first.repeat(10_000).into_bytes()).await;
     assert_eq!((got, resp["accepted"].as_u64()), (200, Some(10_000)), "{resp}");
     assert_eq!(env.keys(&env.raw_bucket, "raw/").await.len(), 2);
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
