@@ -55,6 +55,25 @@ pub struct RssResult {
     pub rows: u64,
 }
 
+/// The context normalize sees for a raw batch of the HTTP intake.
+fn raw_batch_context() -> SourceContext<'static> {
+    SourceContext {
+        label: "tailscale-http",
+        file: "raw/tailscale-http/dt=2025-03-04/hour=17/1741107600000-0123456789abcdef0123456789abcdef.ndjson.zst",
+        parse_time: Timestamp::now(),
+    }
+}
+
+/// Limits for stored objects, as the functions use them (no wire-body cap below 64 MiB).
+fn object_limits() -> DecodeLimits {
+    DecodeLimits {
+        max_body_bytes: 64 << 20,
+        max_decoded_bytes: 1 << 30,
+        max_ratio: 1000,
+        ..DecodeLimits::default()
+    }
+}
+
 /// The child: does `mode` on `file`, prints `vmhwm_kb=… rows=…`.
 pub fn child(mode: &str, file: &Path) -> i32 {
     let bytes = match std::fs::read(file) {
@@ -64,17 +83,8 @@ pub fn child(mode: &str, file: &Path) -> i32 {
             return 2;
         }
     };
-    let ctx = SourceContext {
-        label: "tailscale-http",
-        file: "raw/tailscale-http/dt=2025-03-04/hour=17/1741107600000-0123456789abcdef0123456789abcdef.ndjson.zst",
-        parse_time: Timestamp::now(),
-    };
-    let limits = DecodeLimits {
-        max_body_bytes: 64 << 20,
-        max_decoded_bytes: 1 << 30,
-        max_ratio: 1000,
-        ..DecodeLimits::default()
-    };
+    let ctx = raw_batch_context();
+    let limits = object_limits();
     let rows = match mode {
         "baseline" => std::hint::black_box(bytes.len() as u64 / 1_000_000),
         "ingest" => {
@@ -149,18 +159,7 @@ pub fn child(mode: &str, file: &Path) -> i32 {
 /// When the body cannot be read or the object written.
 pub fn write_lake_object(body: &Path) -> Result<std::path::PathBuf, String> {
     let bytes = std::fs::read(body).map_err(|e| format!("{}: {e}", body.display()))?;
-    let ctx = SourceContext {
-        label: "tailscale-http",
-        file: "bench",
-        parse_time: Timestamp::now(),
-    };
-    let limits = DecodeLimits {
-        max_body_bytes: 64 << 20,
-        max_decoded_bytes: 1 << 30,
-        max_ratio: 1000,
-        ..DecodeLimits::default()
-    };
-    let object = lake_object(&normalize_object(&bytes, &limits, &ctx).rows);
+    let object = lake_object(&normalize_object(&bytes, &object_limits(), &raw_batch_context()).rows);
     let path = body.with_extension("lake.json.gz");
     std::fs::write(&path, object).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
