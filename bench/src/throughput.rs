@@ -146,7 +146,7 @@ pub fn lake_object(rows: &[LakeRow]) -> Vec<u8> {
     tailwatch_core::wire::decode::gzip(&nd)
 }
 
-/// What the detect function does with a lake object before evaluating (functions/detect rows_of).
+/// The rows of a lake object, read as the detect function reads them (`LakeObjectRows`), all at once.
 pub fn read_lake_object(bytes: &[u8]) -> Vec<LakeRow> {
     let limits = DecodeLimits {
         max_decoded_bytes: 1 << 30,

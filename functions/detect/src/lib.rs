@@ -6,7 +6,6 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::LambdaEvent;
 use tailwatch_aws::{s3_objects, AwsClients, DynamoAlertState, FirehoseLakeSink, S3Object, SnsAlertSink};
 use tailwatch_core::engine::{Registry, TuningConfig};
-use tailwatch_core::lake::LakeRow;
 use tailwatch_core::pipeline::{detect, DetectReport, LakeObjectRows, CHUNK_ROWS};
 use tailwatch_core::ports::PortError;
 use tailwatch_core::time::Timestamp;
@@ -74,18 +73,8 @@ impl Deps {
     }
 }
 
-/// Reads the Tailscale rows of a lake object. The compression is sniffed (Firehose may or may not
-/// have compressed it) and each line's table comes from its `p_log_type`, not the key. Lines of
-/// other tables are skipped; unreadable lines are counted.
-pub fn rows_of(bytes: &[u8]) -> (Vec<LakeRow>, usize) {
-    let Ok(body) = decode_object(bytes, &object_limits()) else {
-        return (Vec::new(), 1);
-    };
-    let mut rows = Vec::new();
-    let bad = LakeObjectRows::new(&body).next_rows(usize::MAX, &mut rows);
-    (rows, bad)
-}
-
+/// Limits for a lake object: Firehose may or may not have compressed it (sniffed), and a
+/// 64 MiB buffer of rows inflates far beyond a request body.
 fn object_limits() -> DecodeLimits {
     DecodeLimits {
         max_decoded_bytes: 1 << 30,
