@@ -25,6 +25,14 @@ fn input<'a>(rule: &'a str, dedup: &'a str, row: &'a str, minute: i64, threshold
     }
 }
 
+/// One input standing for `matches` matches (the engine's per-batch grouping).
+fn weighted<'a>(rule: &'a str, dedup: &'a str, row: &'a str, minute: i64, threshold: u32, matches: u64) -> MatchInput<'a> {
+    MatchInput {
+        matches,
+        ..input(rule, dedup, row, minute, threshold)
+    }
+}
+
 /// Runs every check; panics with the first violation.
 ///
 /// # Panics
@@ -71,51 +79,21 @@ pub async fn run<S: AlertState>(state: &S, prefix: &str) {
 
     // One input standing for several matches (the engine's per-batch grouping) counts them all, and
     // notifies when it carries the count over the threshold; a repeat of it counts nothing.
-    let w = state
-        .record_match(MatchInput {
-            matches: 4,
-            ..input(rule, "d4", "w1", 0, 3)
-        })
-        .await
-        .expect("record");
+    let w = state.record_match(weighted(rule, "d4", "w1", 0, 3, 4)).await.expect("record");
     assert!(
         w.notify && w.seq == 1 && w.event_count == 4,
         "a group of 4 opens and crosses 3: {w:?}"
     );
-    let w2 = state
-        .record_match(MatchInput {
-            matches: 10,
-            ..input(rule, "d4", "w2", 5, 3)
-        })
-        .await
-        .expect("record");
+    let w2 = state.record_match(weighted(rule, "d4", "w2", 5, 3, 10)).await.expect("record");
     assert!(!w2.notify && w2.seq == 1 && w2.event_count == 14, "a group attaches: {w2:?}");
-    let w2_again = state
-        .record_match(MatchInput {
-            matches: 10,
-            ..input(rule, "d4", "w2", 5, 3)
-        })
-        .await
-        .expect("record");
+    let w2_again = state.record_match(weighted(rule, "d4", "w2", 5, 3, 10)).await.expect("record");
     assert!(
         w2_again.duplicate && w2_again.event_count == 14,
         "a repeated group counts nothing: {w2_again:?}"
     );
-    let below = state
-        .record_match(MatchInput {
-            matches: 2,
-            ..input(rule, "d5", "v1", 0, 3)
-        })
-        .await
-        .expect("record");
+    let below = state.record_match(weighted(rule, "d5", "v1", 0, 3, 2)).await.expect("record");
     assert!(!below.notify && below.event_count == 2, "a group below the threshold: {below:?}");
-    let crossing = state
-        .record_match(MatchInput {
-            matches: 5,
-            ..input(rule, "d5", "v2", 1, 3)
-        })
-        .await
-        .expect("record");
+    let crossing = state.record_match(weighted(rule, "d5", "v2", 1, 3, 5)).await.expect("record");
     assert!(
         crossing.notify && crossing.event_count == 7,
         "a group crossing the threshold: {crossing:?}"
