@@ -6,6 +6,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
+DYNALITE := tests/aws/dynalite/node_modules/.bin/dynalite
 CARGO ?= cargo
 DATA_DIR ?= ./tailwatch-data
 
@@ -21,8 +22,13 @@ run:
 ## test: set up and pass every test
 test: setup lint test-rust e2e fuzz-smoke
 
-## setup: Python venv with the test tools (DuckDB, pytest); a no-op when already current
-setup: $(VENV)/.installed
+## setup: Python venv with the test tools (DuckDB, pytest, moto) and dynalite (npm) for the AWS
+## tests' DynamoDB; a no-op when already current
+setup: $(VENV)/.installed $(DYNALITE)
+
+$(DYNALITE): tests/aws/dynalite/package.json tests/aws/dynalite/package-lock.json
+	cd tests/aws/dynalite && npm ci --silent --no-audit --no-fund
+	touch $@
 
 $(VENV)/.installed: tests/requirements.txt
 	python3 -m venv $(VENV)
@@ -44,7 +50,8 @@ test-rust: setup
 unit:
 	$(CARGO) test --workspace --exclude tailwatch-aws-e2e
 
-## test-aws: the AWS path end to end against the AWS API emulator (moto), started and stopped here
+## test-aws: the AWS path end to end against the AWS API emulators (moto; dynalite for DynamoDB),
+## started and stopped here
 test-aws: setup
 	tests/aws/with-emulator.sh $(CARGO) test -p tailwatch-aws-e2e
 

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use serde::de::IgnoredAny;
 use serde_json::Value;
+use tailwatch_core::engine::keys::{KeyAnswer, KeyUpdate};
 use tailwatch_core::engine::run::evaluate;
 use tailwatch_core::engine::state::{block_on, MatchInput, MatchOutcome};
 use tailwatch_core::engine::{AlertState, MemoryAlertState, Registry, TuningConfig};
@@ -218,7 +219,7 @@ pub struct CountingState {
     inner: MemoryAlertState,
     /// record_match calls (state writes for matches: one per alert key per batch and window, or two).
     pub matches: AtomicUsize,
-    /// first_seen / add_to_window / add_distinct calls.
+    /// Detection-state requests (BatchGetItem per 100 keys + one write per changed key).
     pub helpers: AtomicUsize,
     /// record_match calls per detection id.
     pub by_rule: Mutex<std::collections::BTreeMap<String, usize>>,
@@ -232,17 +233,14 @@ impl AlertState for CountingState {
         }
         self.inner.record_match(m).await
     }
-    async fn first_seen(&self, key: &str, at: Timestamp, within_secs: i64) -> Result<bool, PortError> {
-        self.helpers.fetch_add(1, Ordering::Relaxed);
-        self.inner.first_seen(key, at, within_secs).await
-    }
-    async fn add_to_window(&self, key: &str, window_start_ms: i64, amount: u64) -> Result<u64, PortError> {
-        self.helpers.fetch_add(1, Ordering::Relaxed);
-        self.inner.add_to_window(key, window_start_ms, amount).await
-    }
-    async fn add_distinct(&self, key: &str, window_start_ms: i64, members: &[String]) -> Result<u64, PortError> {
-        self.helpers.fetch_add(1, Ordering::Relaxed);
-        self.inner.add_distinct(key, window_start_ms, members).await
+    async fn update_keys(&self, updates: &[KeyUpdate]) -> Result<Vec<KeyAnswer>, PortError> {
+        // As the DynamoDB adapter makes them: one BatchGetItem per 100 keys, one PutItem per key
+        // the batch changed.
+        let before = self.inner.key_writes();
+        let answers = self.inner.update_keys(updates).await?;
+        let writes = self.inner.key_writes() - before;
+        self.helpers.fetch_add(updates.len().div_ceil(100) + writes, Ordering::Relaxed);
+        Ok(answers)
     }
     async fn is_delivered(&self, alert_id: &str, sink: &str) -> Result<bool, PortError> {
         self.inner.is_delivered(alert_id, sink).await

@@ -9,17 +9,48 @@
 //!   Attach: `SET count = count + 1` if the event is inside the window. Open: `SET seq = seq + 1, …`
 //!   if there is no item or the event is outside the window. Notify: `SET notified = true` if
 //!   `notified = false AND seq = :seq` — exactly one writer wins each step.
-//! - `seen#<key>`, `sum#<key>#<window>`, `set#<key>#<window>`: the stateful helpers (`ADD` is
-//!   atomic), and `delivered#<alert id>` / `<sink>`: delivery marks.
+//! - `key#<key>` / `key`: one item per detection-state key (sums, distinct sets, first seen; see
+//!   core's `engine::keys`): the state as JSON (`st`) and a version (`v`). A batch reads its keys
+//!   with BatchGetItem (100 a request) and writes each key it changed once, with `PutItem`
+//!   conditional on the version it read; a lost race re-reads and re-applies that key. The state
+//!   remembers which records it counted, so a retried write or batch changes nothing.
+//! - `delivered#<alert id>` / `<sink>`: delivery marks.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use futures_util::StreamExt as _;
+use tailwatch_core::engine::keys::{apply, KeyAnswer, KeyState, KeyUpdate};
 use tailwatch_core::engine::state::{AlertState, MatchInput, MatchOutcome};
 use tailwatch_core::ports::PortError;
 use tailwatch_core::time::Timestamp;
 
 use crate::classify;
+
+/// BatchGetItem reads at most 100 keys a request.
+const BATCH_GET_MAX: usize = 100;
+/// Key writes in flight at once.
+const WRITE_CONCURRENCY: usize = 16;
+const KEY_SK: &str = "key";
+
+/// The partition key of a detection-state key: the key itself, or its hash when it is long
+/// (DynamoDB's partition keys are at most 2,048 bytes; detection keys are built from record fields).
+fn key_pk(key: &str) -> String {
+    if key.len() <= 512 {
+        format!("key#{key}")
+    } else {
+        format!("key#h#{}", tailwatch_core::normalize::content_id(key.as_bytes()))
+    }
+}
+
+/// The version and state of a key item (version 0: no item). A state this version cannot read
+/// starts afresh (and is overwritten at the next version).
+fn versioned_state(item: &Item) -> (i64, Option<KeyState>) {
+    if item.is_empty() {
+        return (0, None);
+    }
+    (get_i64(item, "v"), KeyState::decode(&get_str(item, "st")).ok())
+}
 
 /// Row claims live a week: longer than any SQS retention plus redrive.
 const ROW_TTL_SECS: i64 = 7 * 86_400;
@@ -151,6 +182,97 @@ impl DynamoAlertState {
         }
     }
 
+    /// Reads `keys` (at most 100) with one BatchGetItem, retrying the unprocessed ones.
+    async fn batch_get(&self, keys: &[&str]) -> Result<Vec<(String, Item)>, PortError> {
+        let mut pending: Vec<Item> = keys.iter().map(|k| Self::key(key_pk(k), KEY_SK)).collect();
+        let mut found = Vec::with_capacity(keys.len());
+        for attempt in 0..LOOPS {
+            if pending.is_empty() {
+                break;
+            }
+            let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| PortError::permanent("read detection state", e.to_string()))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| classify("read detection state", &e))?;
+            for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                found.push((get_str(&item, "key"), item));
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if !pending.is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
+            }
+        }
+        if !pending.is_empty() {
+            return Err(PortError::retryable(
+                "read detection state",
+                format!("{} keys stayed unprocessed", pending.len()),
+            ));
+        }
+        Ok(found)
+    }
+
+    /// Writes one key's new state if its version is still `version`. When another writer got
+    /// there first, reads the key again, re-applies the update and returns the new answer.
+    async fn write_key(
+        &self,
+        index: usize,
+        update: &KeyUpdate,
+        version: i64,
+        next: KeyState,
+    ) -> Result<Option<(usize, KeyAnswer)>, PortError> {
+        let (mut version, mut next, mut redone) = (version, next, None);
+        for _ in 0..LOOPS {
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(key_pk(&update.key)))
+                .item("sk", s(KEY_SK))
+                .item("key", s(&update.key))
+                .item("st", s(next.encode()))
+                .item("v", n(version + 1))
+                .item("expires_at", n(next.expires_at_secs(&update.op)));
+            put = if version == 0 {
+                put.condition_expression("attribute_not_exists(pk)")
+            } else {
+                put.condition_expression("v = :v").expression_attribute_values(":v", n(version))
+            };
+            match put.send().await {
+                Ok(_) => return Ok(redone),
+                Err(e) if is_conditional_failure(&e) => {
+                    let item = self
+                        .get(key_pk(&update.key), KEY_SK, "read detection state")
+                        .await?
+                        .unwrap_or_default();
+                    let (v, prev) = versioned_state(&item);
+                    let (again, answer) = apply(prev, &update.op);
+                    redone = Some((index, answer));
+                    match again {
+                        Some(state) => (version, next) = (v, state),
+                        None => return Ok(redone),
+                    }
+                }
+                Err(e) => return Err(classify("write detection state", &e)),
+            }
+        }
+        Err(PortError::retryable(
+            "write detection state",
+            format!("{} kept changing under {LOOPS} attempts", update.key),
+        ))
+    }
+
     /// Claim the notification of alert `seq`: exactly one caller gets `true`.
     async fn claim_notification(&self, pk: &str, seq: i64) -> Result<bool, PortError> {
         let r = self
@@ -264,69 +386,47 @@ impl AlertState for DynamoAlertState {
         Ok(outcome)
     }
 
-    async fn first_seen(&self, key: &str, at: Timestamp, within_secs: i64) -> Result<bool, PortError> {
-        let t = at.unix_millis();
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(format!("seen#{key}"), "seen")))
-            .update_expression("SET last_ms = :t, expires_at = :exp")
-            .expression_attribute_values(":t", n(t))
-            .expression_attribute_values(":exp", n(t / 1000 + within_secs + 86_400))
-            .return_values(ReturnValue::UpdatedOld)
-            .send()
-            .await
-            .map_err(|e| classify("first seen", &e))?;
-        let last = out
-            .attributes
-            .as_ref()
-            .and_then(|a| a.get("last_ms"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok());
-        Ok(last.is_none_or(|l| (t - l).abs() > within_secs.saturating_mul(1000)))
-    }
-
-    async fn add_to_window(&self, key: &str, window_start_ms: i64, amount: u64) -> Result<u64, PortError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(format!("sum#{key}#{window_start_ms}"), "sum")))
-            .update_expression("ADD #total :a SET expires_at = :exp")
-            .expression_attribute_names("#total", "total")
-            .expression_attribute_values(":a", n(amount))
-            .expression_attribute_values(":exp", n(window_start_ms / 1000 + 2 * 86_400))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(|e| classify("sum over window", &e))?;
-        Ok(out.attributes.as_ref().map_or(0, |a| get_i64(a, "total").max(0) as u64))
-    }
-
-    async fn add_distinct(&self, key: &str, window_start_ms: i64, members: &[String]) -> Result<u64, PortError> {
-        if members.is_empty() {
-            return Ok(0);
+    async fn update_keys(&self, updates: &[KeyUpdate]) -> Result<Vec<KeyAnswer>, PortError> {
+        // 1. Read every key the batch touches: BatchGetItem, 100 keys a request.
+        let mut unique: Vec<&str> = updates.iter().map(|u| u.key.as_str()).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        let mut stored: HashMap<String, (i64, Option<KeyState>)> = HashMap::with_capacity(unique.len());
+        for chunk in unique.chunks(BATCH_GET_MAX) {
+            for (key, item) in self.batch_get(chunk).await? {
+                stored.insert(key, versioned_state(&item));
+            }
         }
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(format!("set#{key}#{window_start_ms}"), "set")))
-            .update_expression("ADD #members :m SET expires_at = :exp")
-            .expression_attribute_names("#members", "members")
-            .expression_attribute_values(":m", AttributeValue::Ss(members.to_vec()))
-            .expression_attribute_values(":exp", n(window_start_ms / 1000 + 2 * 86_400))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| classify("distinct count", &e))?;
-        Ok(out
-            .attributes
-            .as_ref()
-            .and_then(|a| a.get("members"))
-            .and_then(|m| m.as_ss().ok())
-            .map_or(0, |m| m.len() as u64))
+        // 2. Apply each update; write each key that changed, once, conditionally on the version
+        //    read (a concurrent writer makes the write fail, and the key is read again and redone).
+        let mut answers = Vec::with_capacity(updates.len());
+        let mut writes: Vec<(usize, i64, KeyState)> = Vec::new();
+        for (i, u) in updates.iter().enumerate() {
+            let (version, prev) = stored.get(&u.key).cloned().unwrap_or((0, None));
+            let (next, answer) = apply(prev, &u.op);
+            if let Some(next) = next {
+                stored.insert(u.key.clone(), (version + 1, Some(next.clone())));
+                // A key twice in one call: the later update supersedes the earlier write.
+                writes.retain(|(j, _, _)| updates[*j].key != u.key);
+                writes.push((i, version, next));
+            }
+            answers.push(answer);
+        }
+        let results: Vec<Result<Option<(usize, KeyAnswer)>, PortError>> = futures_util::stream::iter(writes)
+            .map(|(i, version, next)| self.write_key(i, &updates[i], version, next))
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut redone: HashMap<usize, KeyAnswer> = HashMap::new();
+        for r in results {
+            if let Some((i, answer)) = r? {
+                redone.insert(i, answer);
+            }
+        }
+        for (i, answer) in redone {
+            answers[i] = answer;
+        }
+        Ok(answers)
     }
 
     async fn is_delivered(&self, alert_id: &str, sink: &str) -> Result<bool, PortError> {

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use tailwatch_core::engine::keys::{apply, KeyAnswer, KeyState, KeyUpdate};
 use tailwatch_core::engine::state::{apply_match, AlertState, DedupState, MatchInput, MatchOutcome};
 use tailwatch_core::ports::PortError;
 use tailwatch_core::time::Timestamp;
@@ -25,16 +26,24 @@ CREATE TABLE IF NOT EXISTS matched_rows (
     rule_id TEXT NOT NULL, row_id TEXT NOT NULL, seq INTEGER NOT NULL, event_count INTEGER NOT NULL, notify INTEGER NOT NULL,
     created_at_ms INTEGER NOT NULL, first_event_time_ms INTEGER NOT NULL, first_event TEXT NOT NULL, recorded_ms INTEGER NOT NULL,
     PRIMARY KEY (rule_id, row_id));
-CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, last_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS sums (key TEXT NOT NULL, window_ms INTEGER NOT NULL, total INTEGER NOT NULL, PRIMARY KEY (key, window_ms));
-CREATE TABLE IF NOT EXISTS sets (key TEXT NOT NULL, window_ms INTEGER NOT NULL, member TEXT NOT NULL, PRIMARY KEY (key, window_ms, member));
+DROP TABLE IF EXISTS seen;
+DROP TABLE IF EXISTS sums;
+DROP TABLE IF EXISTS sets;
+CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS delivered (alert_id TEXT NOT NULL, sink TEXT NOT NULL, at_ms INTEGER NOT NULL, PRIMARY KEY (alert_id, sink));
 CREATE TABLE IF NOT EXISTS processed_raw (key TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
 ";
 
 /// Alert state in a SQLite file (`<data-dir>/state.db`).
 pub struct SqliteAlertState {
-    conn: Mutex<Connection>,
+    conn: Mutex<Conn>,
+}
+
+struct Conn {
+    conn: Connection,
+    /// A batch's transaction is open ([`AlertState::begin_batch`]): port calls join it instead of
+    /// committing (and syncing) one transaction each.
+    in_batch: bool,
 }
 
 fn err(operation: &str, e: impl std::fmt::Display) -> PortError {
@@ -60,12 +69,27 @@ impl SqliteAlertState {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| err("set busy timeout", e))?;
         conn.execute_batch(SCHEMA).map_err(|e| err("create schema", e))?;
-        Ok(SqliteAlertState { conn: Mutex::new(conn) })
+        Ok(SqliteAlertState {
+            conn: Mutex::new(Conn { conn, in_batch: false }),
+        })
     }
 
-    fn with_tx<T>(&self, operation: &str, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>) -> Result<T, PortError> {
-        let mut conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tx = conn
+    fn lock(&self) -> std::sync::MutexGuard<'_, Conn> {
+        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `f` in a transaction of its own, or inside the open batch transaction (a savepoint,
+    /// so a failed call leaves the batch's earlier work as it was).
+    fn with_tx<T>(&self, operation: &str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, PortError> {
+        let mut guard = self.lock();
+        if guard.in_batch {
+            let sp = guard.conn.savepoint().map_err(|e| err(operation, e))?;
+            let out = f(&sp).map_err(|e| err(operation, e))?;
+            sp.commit().map_err(|e| err(operation, e))?;
+            return Ok(out);
+        }
+        let tx = guard
+            .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| err(operation, e))?;
         let out = f(&tx).map_err(|e| err(operation, e))?;
@@ -105,11 +129,11 @@ impl SqliteAlertState {
     /// # Errors
     /// A database failure.
     pub fn prune(&self, keep_days: u32) -> Result<(), PortError> {
-        let cutoff = Timestamp::now().unix_millis() - i64::from(keep_days) * 86_400_000;
+        let now = Timestamp::now().unix_millis();
+        let cutoff = now - i64::from(keep_days) * 86_400_000;
         self.with_tx("prune state", |tx| {
             tx.execute("DELETE FROM matched_rows WHERE recorded_ms < ?1", [cutoff])?;
-            tx.execute("DELETE FROM sums WHERE window_ms < ?1", [cutoff])?;
-            tx.execute("DELETE FROM sets WHERE window_ms < ?1", [cutoff])?;
+            tx.execute("DELETE FROM keys WHERE expires_at < ?1", [now / 1000])?;
             Ok(())
         })
     }
@@ -177,48 +201,42 @@ impl AlertState for SqliteAlertState {
         })
     }
 
-    async fn first_seen(&self, key: &str, at: Timestamp, within_secs: i64) -> Result<bool, PortError> {
-        let t = at.unix_millis();
-        let window = within_secs.saturating_mul(1000);
-        self.with_tx("first seen", |tx| {
-            let last: Option<i64> = tx
-                .query_row("SELECT last_ms FROM seen WHERE key = ?1", [key], |r| r.get(0))
-                .optional()?;
-            let first = last.is_none_or(|l| (t - l).abs() > window);
-            tx.execute(
-                "INSERT INTO seen (key, last_ms) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET last_ms = max(last_ms, excluded.last_ms)",
-                params![key, t],
-            )?;
-            Ok(first)
-        })
-    }
-
-    async fn add_to_window(&self, key: &str, window_start_ms: i64, amount: u64) -> Result<u64, PortError> {
-        // SQLite integers are i64: saturate there (2^63 bytes in an hour is not a real tailnet).
-        let amount = i64::try_from(amount).unwrap_or(i64::MAX);
-        self.with_tx("sum over window", |tx| {
-            tx.query_row(
-                "INSERT INTO sums (key, window_ms, total) VALUES (?1, ?2, ?3) ON CONFLICT(key, window_ms) DO UPDATE SET total = min(total + excluded.total, 9223372036854775807) RETURNING total",
-                params![key, window_start_ms, amount],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|t| t.max(0) as u64)
-        })
-    }
-
-    async fn add_distinct(&self, key: &str, window_start_ms: i64, members: &[String]) -> Result<u64, PortError> {
-        self.with_tx("distinct count", |tx| {
-            let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO sets (key, window_ms, member) VALUES (?1, ?2, ?3)")?;
-            for m in members {
-                insert.execute(params![key, window_start_ms, m])?;
+    async fn update_keys(&self, updates: &[KeyUpdate]) -> Result<Vec<KeyAnswer>, PortError> {
+        self.with_tx("update detection state", |tx| {
+            let mut read = tx.prepare_cached("SELECT state FROM keys WHERE key = ?1")?;
+            let mut write = tx.prepare_cached("INSERT OR REPLACE INTO keys (key, state, expires_at) VALUES (?1, ?2, ?3)")?;
+            let mut answers = Vec::with_capacity(updates.len());
+            for u in updates {
+                let stored: Option<String> = read.query_row([&u.key], |r| r.get(0)).optional()?;
+                // A state this version cannot read (written by another version) starts afresh.
+                let prev = stored.and_then(|text| KeyState::decode(&text).ok());
+                let (next, answer) = apply(prev, &u.op);
+                if let Some(next) = next {
+                    write.execute(params![u.key, next.encode(), next.expires_at_secs(&u.op)])?;
+                }
+                answers.push(answer);
             }
-            tx.query_row(
-                "SELECT count(*) FROM sets WHERE key = ?1 AND window_ms = ?2",
-                params![key, window_start_ms],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
+            Ok(answers)
         })
+    }
+
+    fn begin_batch(&self) -> Result<(), PortError> {
+        let mut guard = self.lock();
+        if !guard.in_batch {
+            guard.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| err("begin batch", e))?;
+            guard.in_batch = true;
+        }
+        Ok(())
+    }
+
+    fn end_batch(&self, commit: bool) -> Result<(), PortError> {
+        let mut guard = self.lock();
+        if guard.in_batch {
+            guard.in_batch = false;
+            let sql = if commit { "COMMIT" } else { "ROLLBACK" };
+            guard.conn.execute_batch(sql).map_err(|e| err("end batch", e))?;
+        }
+        Ok(())
     }
 
     async fn is_delivered(&self, alert_id: &str, sink: &str) -> Result<bool, PortError> {
@@ -320,16 +338,67 @@ mod tests {
     }
 
     #[test]
-    fn helpers_persist() {
+    fn a_batch_is_one_transaction_and_a_failed_batch_leaves_nothing() {
+        use tailwatch_core::engine::keys::{KeyOp, KeyUpdate};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let s = SqliteAlertState::open(&path).unwrap();
+        let seen = |id: u64| KeyUpdate {
+            key: "seen-k".into(),
+            op: KeyOp::Seen {
+                within_ms: 60_000,
+                earliest_ms: 0,
+                earliest_id: id,
+                latest_ms: 0,
+            },
+        };
+        s.begin_batch().unwrap();
+        assert_eq!(block_on(s.update_keys(&[seen(1)])).unwrap(), vec![KeyAnswer::FirstSeen(true)]);
+        assert!(!block_on(s.record_match(input("a", 0, 1))).unwrap().duplicate);
+        s.end_batch(false).unwrap();
+        assert_eq!(
+            block_on(s.update_keys(&[seen(2)])).unwrap(),
+            vec![KeyAnswer::FirstSeen(true)],
+            "the rolled-back batch left no sighting"
+        );
+        assert!(
+            !block_on(s.record_match(input("a", 0, 1))).unwrap().duplicate,
+            "nor a recorded match"
+        );
+        s.begin_batch().unwrap();
+        block_on(s.record_match(input("b", 1, 1))).unwrap();
+        s.end_batch(true).unwrap();
+        drop(s);
+        let reopened = SqliteAlertState::open(&path).unwrap();
+        assert!(
+            block_on(reopened.record_match(input("b", 1, 1))).unwrap().duplicate,
+            "the committed batch is durable"
+        );
+    }
+
+    #[test]
+    fn expired_keys_are_pruned() {
+        use tailwatch_core::engine::keys::{KeyOp, KeyUpdate};
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteAlertState::open(&dir.path().join("s.db")).unwrap();
-        assert_eq!(block_on(s.add_to_window("k", 0, 10)).unwrap(), 10);
-        assert_eq!(block_on(s.add_to_window("k", 0, u64::MAX)).unwrap(), i64::MAX as u64);
-        assert_eq!(block_on(s.add_distinct("k", 0, &["a".into(), "b".into(), "a".into()])).unwrap(), 2);
-        let t = Timestamp::from_unix_millis(0).unwrap();
-        assert!(block_on(s.first_seen("u", t, 60)).unwrap());
-        assert!(!block_on(s.first_seen("u", t.plus_seconds(30), 60)).unwrap());
-        assert!(block_on(s.first_seen("u", t.plus_seconds(200), 60)).unwrap());
+        let seen = |key: &str, at: i64| KeyUpdate {
+            key: key.into(),
+            op: KeyOp::Seen {
+                within_ms: 60_000,
+                earliest_ms: at,
+                earliest_id: 1,
+                latest_ms: at,
+            },
+        };
+        let now = Timestamp::now().unix_millis();
+        block_on(s.update_keys(&[seen("old", 0), seen("fresh", now)])).unwrap();
+        s.prune(7).unwrap();
+        let keys: Vec<String> = {
+            let guard = s.lock();
+            let mut stmt = guard.conn.prepare("SELECT key FROM keys ORDER BY key").unwrap();
+            stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        };
+        assert_eq!(keys, vec!["fresh".to_owned()]);
     }
 }
 

@@ -50,7 +50,14 @@ impl Proxy {
         let fault = Arc::new(Mutex::new(fault));
         let firehose_calls = Arc::new(Mutex::new(Vec::new()));
         let injected = Arc::new(AtomicUsize::new(0));
-        let state = (fault.clone(), firehose_calls.clone(), injected.clone(), Arc::new(upstream));
+        // DynamoDB has its own emulator (dynalite) when AWS_ENDPOINT_URL_DYNAMODB names one.
+        let dynamodb = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| upstream.clone());
+        let state = (
+            fault.clone(),
+            firehose_calls.clone(),
+            injected.clone(),
+            Arc::new((upstream, dynamodb)),
+        );
         tokio::spawn(async move {
             let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
             loop {
@@ -78,7 +85,8 @@ impl Proxy {
     }
 }
 
-type State = (Arc<Mutex<Fault>>, Arc<Mutex<Vec<usize>>>, Arc<AtomicUsize>, Arc<String>);
+/// The fault, Firehose call counts, injected count, and the upstreams (everything, DynamoDB).
+type State = (Arc<Mutex<Fault>>, Arc<Mutex<Vec<usize>>>, Arc<AtomicUsize>, Arc<(String, String)>);
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 fn json_response(status: u16, body: String) -> Response<Full<Bytes>> {
@@ -109,7 +117,7 @@ async fn forward(client: &HttpClient, upstream: &str, parts: &hyper::http::reque
 }
 
 async fn handle(req: Request<Incoming>, state: State, client: HttpClient) -> Result<Response<Full<Bytes>>, hyper::Error> {
-    let (fault, calls, injected, upstream) = state;
+    let (fault, calls, injected, upstreams) = state;
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
     let target = parts
@@ -138,8 +146,13 @@ async fn handle(req: Request<Incoming>, state: State, client: HttpClient) -> Res
             ));
         }
     }
+    let upstream = if target.starts_with("DynamoDB_") {
+        &upstreams.1
+    } else {
+        &upstreams.0
+    };
     if !target.ends_with("PutRecordBatch") {
-        return Ok(forward(&client, &upstream, &parts, body).await);
+        return Ok(forward(&client, upstream, &parts, body).await);
     }
     let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let records = request["Records"].as_array().cloned().unwrap_or_default();
@@ -162,7 +175,7 @@ async fn handle(req: Request<Incoming>, state: State, client: HttpClient) -> Res
             let even: Vec<serde_json::Value> = records.iter().step_by(2).cloned().collect();
             let mut forwarded = request.clone();
             forwarded["Records"] = serde_json::Value::Array(even);
-            let resp = forward(&client, &upstream, &parts, Bytes::from(forwarded.to_string())).await;
+            let resp = forward(&client, upstream, &parts, Bytes::from(forwarded.to_string())).await;
             let (p, b) = resp.into_parts();
             let upstream_body: serde_json::Value =
                 serde_json::from_slice(&b.collect().await.map(|c| c.to_bytes()).unwrap_or_default()).unwrap_or_default();
@@ -184,7 +197,7 @@ async fn handle(req: Request<Incoming>, state: State, client: HttpClient) -> Res
                 serde_json::json!({"FailedPutCount": failed, "Encrypted": false, "RequestResponses": responses}).to_string(),
             ))
         }
-        _ => Ok(forward(&client, &upstream, &parts, body).await),
+        _ => Ok(forward(&client, upstream, &parts, body).await),
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //! Keys are prefixed so the suite can run against a shared, persistent store.
 
+use super::keys::{Contribution, KeyAnswer, KeyOp, KeyUpdate};
 use super::state::{AlertState, MatchInput};
 use crate::time::Timestamp;
 
@@ -102,24 +103,89 @@ pub async fn run<S: AlertState>(state: &S, prefix: &str) {
     // Separate dedup strings are separate alerts.
     assert!(state.record_match(input(rule, "d3", "x1", 0, 1)).await.expect("record").notify);
 
-    // Stateful helpers.
-    let key = format!("{prefix}.sum");
-    assert_eq!(state.add_to_window(&key, 0, 5).await.expect("sum"), 5);
-    assert_eq!(state.add_to_window(&key, 0, 7).await.expect("sum"), 12);
+    // Batch-native key state: one call per batch, answers in order, idempotent per record.
+    let sum_key = format!("{prefix}.sum");
+    let set_key = format!("{prefix}.set");
+    let seen_key = format!("{prefix}.seen");
+    let hour = 3_600_000;
+    let sum = |adds: &[(u64, i64, u64)]| KeyUpdate {
+        key: sum_key.clone(),
+        op: KeyOp::Sum {
+            window_ms: hour,
+            adds: adds.iter().map(|&(id, at_ms, amount)| Contribution { id, at_ms, amount }).collect(),
+        },
+    };
+    // Members as a busy tailnet sends them: many, and the same server:port more than once in the
+    // records of one batch (the engine de-duplicates; DynamoDB rejects a set with duplicates).
+    let members: Vec<(String, i64)> = (0..300).map(|i| (format!("100.64.{}.{}:443", i / 200, i % 200), 0)).collect();
+    let set = |members: &[(String, i64)]| KeyUpdate {
+        key: set_key.clone(),
+        op: KeyOp::Distinct {
+            window_ms: hour,
+            members: members.to_vec(),
+        },
+    };
+    let seen = |at_ms: i64, id: u64| KeyUpdate {
+        key: seen_key.clone(),
+        op: KeyOp::Seen {
+            within_ms: 86_400_000,
+            earliest_ms: at_ms,
+            earliest_id: id,
+            latest_ms: at_ms,
+        },
+    };
+    let batch = vec![sum(&[(1, 0, 5), (2, 60_000, 7)]), set(&members[..200]), seen(0, 1)];
+    let first = state.update_keys(&batch).await.expect("update keys");
     assert_eq!(
-        state.add_to_window(&key, 3_600_000, 1).await.expect("sum"),
-        1,
-        "windows are separate"
+        first,
+        vec![
+            KeyAnswer::Sum { total: 12, batch: 12 },
+            KeyAnswer::Distinct(200),
+            KeyAnswer::FirstSeen(true)
+        ]
     );
-    let key = format!("{prefix}.set");
-    assert_eq!(state.add_distinct(&key, 0, &["a".into(), "b".into()]).await.expect("set"), 2);
-    assert_eq!(state.add_distinct(&key, 0, &["b".into(), "c".into()]).await.expect("set"), 3);
-    let key = format!("{prefix}.seen");
-    assert!(state.first_seen(&key, at(0), 86_400).await.expect("seen"));
-    assert!(!state.first_seen(&key, at(60), 86_400).await.expect("seen"));
-    assert!(
-        state.first_seen(&key, at(60 + 3 * 24 * 60), 86_400).await.expect("seen"),
-        "seen again after the look-back"
+    // The same batch again (an SQS redelivery): same answers, nothing counted twice.
+    assert_eq!(
+        state.update_keys(&batch).await.expect("update keys"),
+        first,
+        "a retried batch answers the same"
+    );
+    // A batch that failed after its first key was written, retried whole.
+    let second = vec![sum(&[(3, 120_000, 1)]), set(&members[150..]), seen(60_000, 9)];
+    state.update_keys(&second[..1]).await.expect("half a batch");
+    let retried = state.update_keys(&second).await.expect("update keys");
+    assert_eq!(
+        retried,
+        vec![
+            KeyAnswer::Sum { total: 13, batch: 1 },
+            KeyAnswer::Distinct(300),
+            KeyAnswer::FirstSeen(false)
+        ],
+        "a retry after a half-way failure counts the written key once"
+    );
+    // The same records in a different batch (Tailscale re-sending) add nothing.
+    let resent = state
+        .update_keys(&[sum(&[(2, 60_000, 7), (3, 120_000, 1)])])
+        .await
+        .expect("update keys");
+    assert_eq!(resent, vec![KeyAnswer::Sum { total: 13, batch: 8 }]);
+    // Windows are sliding, not clock-aligned: a later hour no longer sees these.
+    let later = state
+        .update_keys(&[sum(&[(4, 5 * hour, 1)]), seen(5 * 86_400_000, 10)])
+        .await
+        .expect("update keys");
+    assert_eq!(later, vec![KeyAnswer::Sum { total: 1, batch: 1 }, KeyAnswer::FirstSeen(true)]);
+    // Sums saturate instead of wrapping or reading back as zero.
+    let big = state
+        .update_keys(&[sum(&[(5, 5 * hour, u64::MAX), (6, 5 * hour, u64::MAX)])])
+        .await
+        .expect("update keys");
+    assert_eq!(
+        big,
+        vec![KeyAnswer::Sum {
+            total: u64::MAX,
+            batch: u64::MAX
+        }]
     );
 
     // Delivery marks are per (alert, sink).

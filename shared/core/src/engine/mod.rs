@@ -8,6 +8,7 @@
 pub mod alert;
 pub mod config;
 pub mod conformance;
+pub mod keys;
 pub mod registry;
 pub mod run;
 pub mod state;

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 
 use super::alert::{alert_id, bounded_events, Alert};
+use super::keys::{record_identity, Contribution, KeyAnswer, KeyOp, KeyUpdate};
 use super::registry::{Entry, Registry};
-use super::state::{window_start_ms, AlertState, MatchInput, MatchOutcome};
+use super::state::{AlertState, MatchInput, MatchOutcome};
 use super::{LogType, StateAnswer, StateQuery, Verdict};
 use crate::lake::LakeRow;
 use crate::ports::PortError;
@@ -41,6 +42,18 @@ struct Pending<'r> {
 /// A state-port failure. Nothing has been notified for the batch then; the caller retries the
 /// whole batch, and dedup state makes already-recorded matches attach instead of paging again.
 pub async fn evaluate<S: AlertState>(
+    registry: &Registry,
+    rows: &[LakeRow],
+    state: &S,
+    now: Timestamp,
+) -> Result<(Vec<Alert>, EvalStats), PortError> {
+    state.begin_batch()?;
+    let result = evaluate_in_batch(registry, rows, state, now).await;
+    state.end_batch(result.is_ok())?;
+    result
+}
+
+async fn evaluate_in_batch<S: AlertState>(
     registry: &Registry,
     rows: &[LakeRow],
     state: &S,
@@ -129,6 +142,19 @@ pub async fn evaluate<S: AlertState>(
     Ok((alerts.into_iter().map(|(_, alert)| alert).collect(), stats))
 }
 
+/// The largest first event kept in alert state. A row can be far larger (a policy-file update
+/// carries two whole policies), and a DynamoDB item must stay under 400 KB: a larger row is kept as
+/// its id and a prefix, and the lake holds the whole row.
+pub const MAX_STORED_EVENT_BYTES: usize = 16 * 1024;
+
+fn stored_event(json: String, row_id: &str) -> String {
+    if json.len() <= MAX_STORED_EVENT_BYTES {
+        return json;
+    }
+    let prefix: String = json.chars().take(4096).collect();
+    serde_json::json!({ "truncated": true, "p_row_id": row_id, "bytes": json.len(), "prefix": prefix }).to_string()
+}
+
 /// One (detection, row) match waiting to be recorded.
 struct Match<'r> {
     /// Position in the evaluation order, so alerts come out in row order.
@@ -195,7 +221,7 @@ async fn record_matches<S: AlertState>(
     now: Timestamp,
 ) -> Result<MatchOutcome, PortError> {
     let row = m.row.standard();
-    let event_json = row_json(m.row);
+    let event_json = stored_event(row_json(m.row), &row.p_row_id);
     state
         .record_match(MatchInput {
             rule_id: entry.detection.meta().id,
@@ -235,9 +261,10 @@ fn build_alert(entry: &Entry, row: &LakeRow, dedup: &str, outcome: &super::state
     }
 }
 
-/// Answers the stateful questions with one state call per (detection, key) per batch. Per-row
-/// answers are what a row-at-a-time evaluation would have seen: running sums, first-seen only for
-/// the first occurrence in the batch, the set size after the batch.
+/// Answers the stateful questions with one state call per batch: one [`KeyUpdate`] per
+/// (detection, question kind, key), applied by the state port with at most one write per key.
+/// Per-row answers are what a row-at-a-time evaluation would have seen: running sums, first-seen
+/// only for the key's earliest row in the batch, the set size after the batch.
 ///
 /// Each answer comes with what the state knew, for the alert context (`state`): the running total,
 /// or the set size and a sample of its members. That context only becomes JSON for the rows the
@@ -247,96 +274,139 @@ fn build_alert(entry: &Entry, row: &LakeRow, dedup: &str, outcome: &super::state
 async fn answer_queries<S: AlertState>(entries: &[Entry], pending: &[Pending<'_>], state: &S) -> Result<Answers, PortError> {
     let mut answers: Vec<Option<(StateAnswer, StateContext)>> = vec![None; pending.len()];
     let mut samples: Vec<Vec<String>> = Vec::new();
-    // Group indices by (entry, kind, key, window).
-    let mut groups: HashMap<(usize, u8, String, i64), Vec<usize>> = HashMap::new();
+    // Group indices by (entry, kind, key), in order of first appearance.
+    let mut groups: HashMap<(usize, u8, &str), Vec<usize>> = HashMap::new();
     let mut order = Vec::new();
     for (i, p) in pending.iter().enumerate() {
         let Some(q) = &p.query else { continue };
-        let t = p.row.standard().p_event_time;
         let g = match q {
-            StateQuery::FirstSeen { key, .. } => (p.entry, 0, key.clone(), 0),
-            StateQuery::SumOverWindow { key, window_minutes, .. } => (p.entry, 1, key.clone(), window_start_ms(t, *window_minutes)),
-            StateQuery::DistinctCount { key, window_minutes, .. } => (p.entry, 2, key.clone(), window_start_ms(t, *window_minutes)),
+            StateQuery::FirstSeen { key, .. } => (p.entry, 0, key.as_str()),
+            StateQuery::SumOverWindow { key, .. } => (p.entry, 1, key.as_str()),
+            StateQuery::DistinctCount { key, .. } => (p.entry, 2, key.as_str()),
         };
-        let slot = groups.entry(g.clone()).or_default();
+        let slot = groups.entry(g).or_default();
         if slot.is_empty() {
             order.push(g);
         }
         slot.push(i);
     }
-    for g in order {
-        let members = &groups[&g];
-        let (entry, kind, key, window) = &g;
-        let scoped = format!("{}\u{1f}{key}", entries[*entry].meta().id);
-        match kind {
-            0 => {
-                // The earliest event decides; later rows of the batch have been "seen".
-                let first = members
-                    .iter()
-                    .copied()
-                    .min_by_key(|&i| pending[i].row.standard().p_event_time)
-                    .unwrap_or(members[0]);
-                let within_days = match &pending[first].query {
-                    Some(StateQuery::FirstSeen { within_days, .. }) => *within_days,
-                    _ => 0,
-                };
-                let at = pending[first].row.standard().p_event_time;
-                let is_first = state.first_seen(&scoped, at, i64::from(within_days) * 86_400).await?;
+    let time = |i: usize| pending[i].row.standard().p_event_time.unix_millis();
+    let updates: Vec<KeyUpdate> = order
+        .iter()
+        .map(|g| {
+            let members = &groups[g];
+            let (entry, kind, key) = *g;
+            let rule = entries[entry].meta().id;
+            let op = match pending[members[0]].query {
+                Some(StateQuery::FirstSeen { within_days, .. }) => {
+                    let first = members.iter().copied().min_by_key(|&i| (time(i), i)).unwrap_or(members[0]);
+                    KeyOp::Seen {
+                        within_ms: i64::from(within_days) * 86_400_000,
+                        earliest_ms: time(first),
+                        earliest_id: record_identity(pending[first].row),
+                        latest_ms: members.iter().map(|&i| time(i)).max().unwrap_or(0),
+                    }
+                }
+                Some(StateQuery::SumOverWindow { window_minutes, .. }) => {
+                    // One contribution per record: its rows' amounts added up.
+                    let mut by_record: HashMap<u64, Contribution> = HashMap::new();
+                    for &i in members {
+                        let amount = match &pending[i].query {
+                            Some(StateQuery::SumOverWindow { amount, .. }) => *amount,
+                            _ => 0,
+                        };
+                        let id = record_identity(pending[i].row);
+                        let c = by_record.entry(id).or_insert(Contribution {
+                            id,
+                            at_ms: time(i),
+                            amount: 0,
+                        });
+                        c.amount = c.amount.saturating_add(amount);
+                        c.at_ms = c.at_ms.max(time(i));
+                    }
+                    let mut adds: Vec<Contribution> = by_record.into_values().collect();
+                    adds.sort_unstable_by_key(|c| c.id);
+                    KeyOp::Sum {
+                        window_ms: i64::from(window_minutes.max(1)) * 60_000,
+                        adds,
+                    }
+                }
+                Some(StateQuery::DistinctCount { window_minutes, .. }) => {
+                    let mut latest: HashMap<&str, i64> = HashMap::new();
+                    for &i in members {
+                        if let Some(StateQuery::DistinctCount { member, .. }) = &pending[i].query {
+                            let t = latest.entry(member.as_str()).or_insert(i64::MIN);
+                            *t = (*t).max(time(i));
+                        }
+                    }
+                    let mut members: Vec<(String, i64)> = latest.into_iter().map(|(m, t)| (m.to_owned(), t)).collect();
+                    members.sort_unstable();
+                    KeyOp::Distinct {
+                        window_ms: i64::from(window_minutes.max(1)) * 60_000,
+                        members,
+                    }
+                }
+                None => unreachable!("grouped rows all ask"),
+            };
+            let kind = ["seen", "sum", "set"][usize::from(kind)];
+            KeyUpdate {
+                key: format!("{kind}\u{1f}{rule}\u{1f}{key}"),
+                op,
+            }
+        })
+        .collect();
+    let replies = if updates.is_empty() {
+        Vec::new()
+    } else {
+        state.update_keys(&updates).await?
+    };
+    for ((g, update), reply) in order.iter().zip(&updates).zip(replies) {
+        let members = &groups[g];
+        match (&update.op, reply) {
+            (KeyOp::Seen { within_ms, .. }, KeyAnswer::FirstSeen(is_first)) => {
+                let first = members.iter().copied().min_by_key(|&i| (time(i), i)).unwrap_or(members[0]);
                 for &i in members {
                     let answer = is_first && i == first;
                     answers[i] = Some((
                         StateAnswer::FirstSeen(answer),
                         StateContext::FirstSeen {
                             first_seen: answer,
-                            lookback_days: within_days,
+                            lookback_days: u32::try_from(within_ms / 86_400_000).unwrap_or(u32::MAX),
                         },
                     ));
                 }
-                for &i in members.iter().filter(|&&i| i != first) {
-                    let t = pending[i].row.standard().p_event_time;
-                    state.first_seen(&scoped, t, i64::from(within_days) * 86_400).await?;
-                }
             }
-            1 => {
-                let amounts: Vec<u64> = members
-                    .iter()
-                    .map(|&i| match &pending[i].query {
+            (KeyOp::Sum { window_ms, .. }, KeyAnswer::Sum { total, batch }) => {
+                let mut running = total.saturating_sub(batch);
+                for &i in members {
+                    let amount = match &pending[i].query {
                         Some(StateQuery::SumOverWindow { amount, .. }) => *amount,
                         _ => 0,
-                    })
-                    .collect();
-                let batch: u64 = amounts.iter().fold(0u64, |a, b| a.saturating_add(*b));
-                let total = state.add_to_window(&scoped, *window, batch).await?;
-                let mut running = total.saturating_sub(batch);
-                for (&i, amount) in members.iter().zip(amounts) {
-                    running = running.saturating_add(amount);
+                    };
+                    running = running.saturating_add(amount).min(total.max(running));
                     answers[i] = Some((
                         StateAnswer::Sum(running),
                         StateContext::Sum {
                             window_total: running,
-                            window_start_ms: *window,
+                            window_minutes: window_ms / 60_000,
                         },
                     ));
                 }
             }
-            _ => {
-                let set: Vec<String> = members
-                    .iter()
-                    .filter_map(|&i| match &pending[i].query {
-                        Some(StateQuery::DistinctCount { member, .. }) => Some(member.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                let size = state.add_distinct(&scoped, *window, &set).await?;
-                let mut sample = set;
-                sample.sort_unstable();
-                sample.dedup();
+            (KeyOp::Distinct { members: set, .. }, KeyAnswer::Distinct(size)) => {
+                let mut sample: Vec<String> = set.iter().map(|(m, _)| m.clone()).collect();
                 sample.truncate(20);
                 samples.push(sample);
                 let sample = samples.len() - 1;
                 for &i in members {
                     answers[i] = Some((StateAnswer::Distinct(size), StateContext::Distinct { distinct: size, sample }));
                 }
+            }
+            (_, other) => {
+                return Err(PortError::permanent(
+                    "answer state questions",
+                    format!("the state answered {other:?} to {}", update.key),
+                ))
             }
         }
     }
@@ -351,7 +421,7 @@ type Answers = (Vec<Option<(StateAnswer, StateContext)>>, Vec<Vec<String>>);
 #[derive(Debug, Clone, Copy)]
 enum StateContext {
     FirstSeen { first_seen: bool, lookback_days: u32 },
-    Sum { window_total: u64, window_start_ms: i64 },
+    Sum { window_total: u64, window_minutes: i64 },
     Distinct { distinct: u64, sample: usize },
 }
 
@@ -363,8 +433,8 @@ impl StateContext {
             }
             StateContext::Sum {
                 window_total,
-                window_start_ms,
-            } => serde_json::json!({ "window_total": window_total, "window_start": Timestamp::from_unix_millis(window_start_ms) }),
+                window_minutes,
+            } => serde_json::json!({ "window_total": window_total, "window_minutes": window_minutes }),
             StateContext::Distinct { distinct, sample } => {
                 serde_json::json!({ "distinct": distinct, "sample": samples.get(sample).cloned().unwrap_or_default() })
             }
@@ -398,14 +468,8 @@ mod tests {
             self.record_calls.fetch_add(1, Ordering::Relaxed);
             self.inner.record_match(m).await
         }
-        async fn first_seen(&self, key: &str, at: Timestamp, within_secs: i64) -> Result<bool, PortError> {
-            self.inner.first_seen(key, at, within_secs).await
-        }
-        async fn add_to_window(&self, key: &str, window_start_ms: i64, amount: u64) -> Result<u64, PortError> {
-            self.inner.add_to_window(key, window_start_ms, amount).await
-        }
-        async fn add_distinct(&self, key: &str, window_start_ms: i64, members: &[String]) -> Result<u64, PortError> {
-            self.inner.add_distinct(key, window_start_ms, members).await
+        async fn update_keys(&self, updates: &[KeyUpdate]) -> Result<Vec<KeyAnswer>, PortError> {
+            self.inner.update_keys(updates).await
         }
         async fn is_delivered(&self, alert_id: &str, sink: &str) -> Result<bool, PortError> {
             self.inner.is_delivered(alert_id, sink).await
@@ -533,6 +597,17 @@ mod tests {
             .iter()
             .map(|a| (a.alert_id.clone(), a.event_count, a.title.clone()))
             .collect()
+    }
+
+    #[test]
+    fn a_huge_row_is_stored_as_its_id_and_a_prefix() {
+        let small = stored_event("{\"a\":1}".to_owned(), "r1");
+        assert_eq!(small, "{\"a\":1}");
+        let huge = format!("{{\"new\":\"{}\"}}", "x".repeat(500_000));
+        let stored = stored_event(huge, "r2");
+        assert!(stored.len() < MAX_STORED_EVENT_BYTES, "{}", stored.len());
+        let v: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        assert_eq!((v["truncated"].as_bool(), v["p_row_id"].as_str()), (Some(true), Some("r2")));
     }
 
     #[test]

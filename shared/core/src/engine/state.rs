@@ -20,6 +20,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::keys::{apply, KeyAnswer, KeyState, KeyUpdate};
 use crate::ports::PortError;
 use crate::time::Timestamp;
 
@@ -135,12 +136,6 @@ pub fn apply_match(prev: Option<&DedupState>, m: &MatchInput<'_>) -> (DedupState
     (state, outcome)
 }
 
-/// Start of the window of `window_minutes` containing `at`, in ms (windows aligned to the epoch).
-pub fn window_start_ms(at: Timestamp, window_minutes: u32) -> i64 {
-    let len = i64::from(window_minutes.max(1)) * 60_000;
-    at.unix_millis().div_euclid(len) * len
-}
-
 /// The alert-state port: dedup / threshold state plus the stateful helpers detections use.
 pub trait AlertState {
     /// Records one match atomically and says whether to notify. Idempotent per (detection, row id):
@@ -148,17 +143,29 @@ pub trait AlertState {
     /// the same alert (same `alertId`) instead of counting twice or losing it.
     fn record_match(&self, m: MatchInput<'_>) -> impl Future<Output = Result<MatchOutcome, PortError>> + Send;
 
-    /// "First seen": true when `key` was not seen in the `within_secs` before `at`; records it as
-    /// seen at `at` either way.
-    fn first_seen(&self, key: &str, at: Timestamp, within_secs: i64) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// Applies one batch's stateful updates, one per key ([`keys`](super::keys)), and answers
+    /// them in order. At most one write per key (none for a key the batch does not change); each
+    /// key's write is idempotent, so a retry after a failure half-way through the keys, or the same
+    /// records again, changes nothing and gets the same answers.
+    fn update_keys(&self, updates: &[KeyUpdate]) -> impl Future<Output = Result<Vec<KeyAnswer>, PortError>> + Send;
 
-    /// "Sum over window": adds `amount` to `key`'s counter for the window starting at
-    /// `window_start_ms` and returns the new total.
-    fn add_to_window(&self, key: &str, window_start_ms: i64, amount: u64) -> impl Future<Output = Result<u64, PortError>> + Send;
+    /// Opens one batch's unit of work: an adapter that can (SQLite) makes every call until
+    /// [`end_batch`](AlertState::end_batch) one transaction, so a batch costs one commit, not one
+    /// per key or alert. The default does nothing (DynamoDB's writes are each atomic and idempotent).
+    ///
+    /// # Errors
+    /// The store cannot start the unit of work.
+    fn begin_batch(&self) -> Result<(), PortError> {
+        Ok(())
+    }
 
-    /// Adds `members` to `key`'s set for the window starting at `window_start_ms` and returns the
-    /// set's size.
-    fn add_distinct(&self, key: &str, window_start_ms: i64, members: &[String]) -> impl Future<Output = Result<u64, PortError>> + Send;
+    /// Ends the unit of work: `commit` keeps it, otherwise it is undone (the batch is retried).
+    ///
+    /// # Errors
+    /// The store cannot commit.
+    fn end_batch(&self, _commit: bool) -> Result<(), PortError> {
+        Ok(())
+    }
 
     /// Whether `alert_id` was already delivered to `sink` (so a retry does not page twice).
     fn is_delivered(&self, alert_id: &str, sink: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
@@ -176,14 +183,18 @@ pub struct MemoryAlertState {
 #[derive(Debug, Default)]
 struct MemoryInner {
     dedup: HashMap<(String, String), DedupState>,
-    seen: HashMap<String, i64>,
-    sums: HashMap<(String, i64), u64>,
-    sets: HashMap<(String, i64), std::collections::HashSet<String>>,
+    keys: HashMap<String, KeyState>,
+    key_writes: usize,
     rows: HashMap<(String, String), MatchOutcome>,
     delivered: std::collections::HashSet<(String, String)>,
 }
 
 impl MemoryAlertState {
+    /// How many key writes [`AlertState::update_keys`] has made (for tests and the bench).
+    pub fn key_writes(&self) -> usize {
+        self.lock().key_writes
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
         // A panic while holding the lock cannot leave the maps inconsistent (each op is one insert).
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -207,30 +218,18 @@ impl AlertState for MemoryAlertState {
         Ok(outcome)
     }
 
-    async fn first_seen(&self, key: &str, at: Timestamp, within_secs: i64) -> Result<bool, PortError> {
+    async fn update_keys(&self, updates: &[KeyUpdate]) -> Result<Vec<KeyAnswer>, PortError> {
         let mut inner = self.lock();
-        let t = at.unix_millis();
-        let first = match inner.seen.get(key) {
-            Some(last) => t.saturating_sub(*last) > within_secs.saturating_mul(1000) || t < *last - within_secs.saturating_mul(1000),
-            None => true,
-        };
-        let last = inner.seen.entry(key.to_owned()).or_insert(t);
-        *last = (*last).max(t);
-        Ok(first)
-    }
-
-    async fn add_to_window(&self, key: &str, window_start_ms: i64, amount: u64) -> Result<u64, PortError> {
-        let mut inner = self.lock();
-        let total = inner.sums.entry((key.to_owned(), window_start_ms)).or_insert(0);
-        *total = total.saturating_add(amount);
-        Ok(*total)
-    }
-
-    async fn add_distinct(&self, key: &str, window_start_ms: i64, members: &[String]) -> Result<u64, PortError> {
-        let mut inner = self.lock();
-        let set = inner.sets.entry((key.to_owned(), window_start_ms)).or_default();
-        set.extend(members.iter().cloned());
-        Ok(set.len() as u64)
+        let mut answers = Vec::with_capacity(updates.len());
+        for u in updates {
+            let (next, answer) = apply(inner.keys.get(&u.key).cloned(), &u.op);
+            if let Some(next) = next {
+                inner.key_writes += 1;
+                inner.keys.insert(u.key.clone(), next);
+            }
+            answers.push(answer);
+        }
+        Ok(answers)
     }
 
     async fn is_delivered(&self, alert_id: &str, sink: &str) -> Result<bool, PortError> {
@@ -362,20 +361,5 @@ mod tests {
             out.iter().map(|o| (o.seq, o.notify)).collect::<Vec<_>>(),
             vec![(1, true), (2, true)]
         );
-    }
-
-    #[test]
-    fn window_helpers() {
-        let state = MemoryAlertState::default();
-        assert_eq!(block_on(state.add_to_window("k", 0, 5)).unwrap(), 5);
-        assert_eq!(block_on(state.add_to_window("k", 0, 7)).unwrap(), 12);
-        assert_eq!(block_on(state.add_to_window("k", 3_600_000, 1)).unwrap(), 1);
-        assert_eq!(block_on(state.add_distinct("s", 0, &["a".into(), "b".into()])).unwrap(), 2);
-        assert_eq!(block_on(state.add_distinct("s", 0, &["b".into(), "c".into()])).unwrap(), 3);
-        let t0 = Timestamp::from_unix_millis(0).unwrap();
-        assert!(block_on(state.first_seen("u", t0, 86_400)).unwrap());
-        assert!(!block_on(state.first_seen("u", t0.plus_seconds(3600), 86_400)).unwrap());
-        assert!(block_on(state.first_seen("u", t0.plus_seconds(3 * 86_400), 86_400)).unwrap());
-        assert_eq!(window_start_ms(Timestamp::from_unix_millis(7_199_999).unwrap(), 60), 3_600_000);
     }
 }

@@ -149,8 +149,20 @@ const TESTS: &[TestCase] = &[
         expect: Expect::Quiet,
     },
     TestCase {
-        name: "near miss: the earlier 600 bytes fell in the previous hour",
+        name: "600 + 400 bytes within 50 minutes that straddle a clock hour (windows slide)",
         setup: &[r#"{"nodeId":"nLaptop42","start":"2025-03-04T16:50:00Z","exitTraffic":[{"src":"100.92.240.74:0","txBytes":600}]}"#],
+        record: r#"{"nodeId":"nLaptop42","start":"2025-03-04T17:40:00Z","exitTraffic":[{"src":"100.92.240.74:0","txBytes":400}]}"#,
+        params: "threshold_bytes = 1000",
+        expect: Expect::Fire {
+            title: "Over 1000 B sent through an exit node by nLaptop42 in an hour",
+            severity: Severity::Medium,
+            dedup: Some("nLaptop42"),
+            context_keys: &["node_id", "state"],
+        },
+    },
+    TestCase {
+        name: "near miss: the earlier 600 bytes were sent 70 minutes before",
+        setup: &[r#"{"nodeId":"nLaptop42","start":"2025-03-04T16:30:00Z","exitTraffic":[{"src":"100.92.240.74:0","txBytes":600}]}"#],
         record: r#"{"nodeId":"nLaptop42","start":"2025-03-04T17:40:00Z","exitTraffic":[{"src":"100.92.240.74:0","txBytes":400}]}"#,
         params: "threshold_bytes = 1000",
         expect: Expect::Quiet,

@@ -1,0 +1,498 @@
+//! Batch-native detection state: the pure logic behind the stateful questions (sums over a window,
+//! distinct counts, first seen), shared by every alert-state adapter.
+//!
+//! The engine turns one batch's questions into one [`KeyUpdate`] per state key; an adapter reads
+//! each key's stored [`KeyState`], calls [`apply`], writes the new state back (at most one write
+//! per key per batch, and none when nothing changed) and returns the [`KeyAnswer`]s.
+//!
+//! **Idempotent by construction.** Every contribution carries the identity of the record it came
+//! from ([`record_identity`]), and the state remembers which records it has counted, so the same
+//! batch again (an SQS redelivery, a retry after a failure half-way through the keys) or the same
+//! records in another batch (Tailscale re-sending) change nothing and get the same answers:
+//! - sums keep, per bucket, the ids of the records counted; a counted record adds nothing;
+//! - distinct sets are sets: adding a member twice is adding it once;
+//! - first seen keeps the record that was first: asked again with that record, it answers "first"
+//!   again instead of "seen" (its own earlier write).
+//!
+//! **Windows that do not miss.** Sums and distinct counts are kept in buckets of `window / 12`.
+//! The answer is the largest total over every run of 13 consecutive buckets that contains one of
+//! the batch's contributions. Any window-length span lies inside such a run, so a total that
+//! crosses a threshold inside *any* window-length span is seen (whatever the order batches
+//! arrive in); a span up to `window + window / 12` long may also count (the stated over-reach).
+//!
+//! **Bounded items.** Buckets older than two windows before the newest are dropped, distinct sets
+//! stop at [`DISTINCT_CAP`] members (dropping the oldest first), and nothing stores a whole row:
+//! a DynamoDB item stays far below its 400 KB limit.
+
+use std::collections::{BTreeMap, HashMap};
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::lake::LakeRow;
+
+/// Buckets per window.
+pub const BUCKETS_PER_WINDOW: i64 = 12;
+/// Largest distinct set kept per key (a detection's threshold is far below it).
+pub const DISTINCT_CAP: usize = 512;
+/// First-seen keys are not rewritten when their last sighting moves by less than
+/// `within / SEEN_REFRESH_DIVISOR`: a key seen every few seconds costs one write per refresh
+/// period, not one per batch. The look-back is then honoured to within that fraction (1/64).
+pub const SEEN_REFRESH_DIVISOR: i64 = 64;
+
+/// The identity of the record a row came from (stable across batches and retries): for network
+/// rows the reporting node and its window (one record per node per window), for audit rows the
+/// row id.
+pub fn record_identity(row: &LakeRow) -> u64 {
+    let mut h = blake3::Hasher::new();
+    match row {
+        LakeRow::Network(n) => {
+            h.update(n.node_id.as_bytes());
+            h.update(&[0]);
+            h.update(&n.window_start.map_or(0, |t| t.unix_millis()).to_le_bytes());
+            h.update(&n.window_end.map_or(0, |t| t.unix_millis()).to_le_bytes());
+        }
+        LakeRow::Audit(a) => {
+            h.update(a.p.p_row_id.as_bytes());
+        }
+    }
+    let bytes = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&bytes.as_bytes()[..8]);
+    u64::from_le_bytes(first)
+}
+
+/// One contribution to a sum: from record `id`, at event time `at_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contribution {
+    /// Record identity ([`record_identity`]).
+    pub id: u64,
+    /// Event time, ms.
+    pub at_ms: i64,
+    /// Amount.
+    pub amount: u64,
+}
+
+/// What one batch does to one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOp {
+    /// Add to a sliding-window sum.
+    Sum {
+        /// Window length, ms.
+        window_ms: i64,
+        /// The batch's contributions (one per record: the engine adds up a record's rows).
+        adds: Vec<Contribution>,
+    },
+    /// Add members to a sliding-window distinct set.
+    Distinct {
+        /// Window length, ms.
+        window_ms: i64,
+        /// Members with the latest event time they were seen at in the batch (no duplicates).
+        members: Vec<(String, i64)>,
+    },
+    /// Was the key seen within the look-back before the batch's earliest sighting?
+    Seen {
+        /// Look-back, ms.
+        within_ms: i64,
+        /// Earliest sighting in the batch, ms.
+        earliest_ms: i64,
+        /// The record of the earliest sighting.
+        earliest_id: u64,
+        /// Latest sighting in the batch, ms.
+        latest_ms: i64,
+    },
+}
+
+/// One key's update from one batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUpdate {
+    /// The state key, scoped by the engine (detection id and question kind).
+    pub key: String,
+    /// The change.
+    pub op: KeyOp,
+}
+
+/// The answer for one key, for the whole batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAnswer {
+    /// The window total with the batch counted (largest over the windows the batch touches), and
+    /// the batch's own contributions inside it (counted now or before), so the engine can give
+    /// each row its running total: `total - batch + running`.
+    Sum {
+        /// Window total.
+        total: u64,
+        /// The batch's part of it.
+        batch: u64,
+    },
+    /// Distinct members in the window, the batch's included.
+    Distinct(u64),
+    /// True when the batch's earliest sighting is the first within the look-back.
+    FirstSeen(bool),
+}
+
+/// One sum bucket: start, total, and the records counted in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SumBucket {
+    /// Bucket start, ms.
+    pub s: i64,
+    /// Total.
+    pub t: u64,
+    /// Record ids counted, sorted, as little-endian u64s in base64 (compact in a DynamoDB item).
+    pub c: String,
+}
+
+/// What is stored per key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "k")]
+pub enum KeyState {
+    /// Sliding-window sum.
+    Sum {
+        /// Buckets, oldest first.
+        b: Vec<SumBucket>,
+    },
+    /// Sliding-window distinct set: member → latest bucket start it was seen in.
+    Distinct {
+        /// Members.
+        m: BTreeMap<String, i64>,
+    },
+    /// First seen.
+    Seen {
+        /// Latest sighting, ms.
+        last: i64,
+        /// The sighting that was answered "first", ms.
+        first: i64,
+        /// Its record.
+        id: u64,
+    },
+}
+
+impl KeyState {
+    /// Decodes a stored state (JSON).
+    ///
+    /// # Errors
+    /// Text that is not a state this version wrote.
+    pub fn decode(text: &str) -> Result<KeyState, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// Encodes for storage (compact JSON).
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// When the state can be forgotten (unix seconds): nothing after it can change an answer.
+    pub fn expires_at_secs(&self, op: &KeyOp) -> i64 {
+        let day = 86_400_000;
+        let ms = match (self, op) {
+            (KeyState::Sum { b }, KeyOp::Sum { window_ms, .. }) => b.last().map_or(0, |x| x.s) + 3 * window_ms + day,
+            (KeyState::Distinct { m }, KeyOp::Distinct { window_ms, .. }) => m.values().max().copied().unwrap_or(0) + 3 * window_ms + day,
+            (KeyState::Seen { last, .. }, KeyOp::Seen { within_ms, .. }) => last + within_ms + day,
+            _ => day,
+        };
+        ms / 1000
+    }
+}
+
+fn bucket_len(window_ms: i64) -> i64 {
+    (window_ms / BUCKETS_PER_WINDOW).max(1)
+}
+
+fn bucket_of(at_ms: i64, len: i64) -> i64 {
+    at_ms.div_euclid(len) * len
+}
+
+fn decode_ids(text: &str) -> Vec<u64> {
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD.decode(text).unwrap_or_default();
+    bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect()
+}
+
+fn encode_ids(ids: &[u64]) -> String {
+    let bytes: Vec<u8> = ids.iter().flat_map(|i| i.to_le_bytes()).collect();
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+}
+
+/// The largest total over runs of `BUCKETS_PER_WINDOW + 1` consecutive buckets that contain one of
+/// `touched` (bucket starts). `totals` is by bucket start.
+fn max_over_windows(totals: &BTreeMap<i64, u64>, touched: &[i64], len: i64) -> u64 {
+    let span = BUCKETS_PER_WINDOW * len;
+    let mut best = 0u64;
+    let mut ends: Vec<i64> = touched
+        .iter()
+        .flat_map(|&b| (0..=BUCKETS_PER_WINDOW).map(move |i| b + i * len))
+        .collect();
+    ends.sort_unstable();
+    ends.dedup();
+    for end in ends {
+        let total = totals.range(end - span..=end).fold(0u64, |a, (_, t)| a.saturating_add(*t));
+        best = best.max(total);
+    }
+    best
+}
+
+/// Applies one batch's update to a key's stored state. Returns the new state when it changed
+/// (`None`: nothing to write) and the answer.
+pub fn apply(prev: Option<KeyState>, op: &KeyOp) -> (Option<KeyState>, KeyAnswer) {
+    match op {
+        KeyOp::Sum { window_ms, adds } => apply_sum(prev, *window_ms, adds),
+        KeyOp::Distinct { window_ms, members } => apply_distinct(prev, *window_ms, members),
+        KeyOp::Seen {
+            within_ms,
+            earliest_ms,
+            earliest_id,
+            latest_ms,
+        } => apply_seen(prev, *within_ms, *earliest_ms, *earliest_id, *latest_ms),
+    }
+}
+
+fn apply_sum(prev: Option<KeyState>, window_ms: i64, adds: &[Contribution]) -> (Option<KeyState>, KeyAnswer) {
+    let len = bucket_len(window_ms);
+    let mut buckets: BTreeMap<i64, (u64, Vec<u64>)> = match prev {
+        Some(KeyState::Sum { b }) => b.into_iter().map(|x| (x.s, (x.t, decode_ids(&x.c)))).collect(),
+        _ => BTreeMap::new(),
+    };
+    let mut changed = false;
+    let mut touched = Vec::new();
+    let mut batch_by_bucket: HashMap<i64, u64> = HashMap::new();
+    for add in adds {
+        let b = bucket_of(add.at_ms, len);
+        touched.push(b);
+        let in_bucket = batch_by_bucket.entry(b).or_default();
+        *in_bucket = in_bucket.saturating_add(add.amount);
+        let (total, ids) = buckets.entry(b).or_insert((0, Vec::new()));
+        if let Err(pos) = ids.binary_search(&add.id) {
+            ids.insert(pos, add.id);
+            *total = total.saturating_add(add.amount);
+            changed = true;
+        }
+    }
+    touched.sort_unstable();
+    touched.dedup();
+    let totals: BTreeMap<i64, u64> = buckets.iter().map(|(s, (t, _))| (*s, *t)).collect();
+    let total = max_over_windows(&totals, &touched, len);
+    let batch = batch_by_bucket.values().fold(0u64, |a, b| a.saturating_add(*b)).min(total);
+    if !changed {
+        return (None, KeyAnswer::Sum { total, batch });
+    }
+    let newest = buckets.keys().next_back().copied().unwrap_or(0);
+    let keep_from = newest - 2 * BUCKETS_PER_WINDOW * len;
+    let b = buckets
+        .into_iter()
+        .filter(|(s, _)| *s >= keep_from)
+        .map(|(s, (t, ids))| SumBucket { s, t, c: encode_ids(&ids) })
+        .collect();
+    (Some(KeyState::Sum { b }), KeyAnswer::Sum { total, batch })
+}
+
+fn apply_distinct(prev: Option<KeyState>, window_ms: i64, members: &[(String, i64)]) -> (Option<KeyState>, KeyAnswer) {
+    let len = bucket_len(window_ms);
+    let mut set = match prev {
+        Some(KeyState::Distinct { m }) => m,
+        _ => BTreeMap::new(),
+    };
+    let mut changed = false;
+    let mut touched = Vec::new();
+    for (member, at) in members {
+        let b = bucket_of(*at, len);
+        touched.push(b);
+        match set.get_mut(member) {
+            Some(seen) if *seen >= b => {}
+            Some(seen) => {
+                *seen = b;
+                changed = true;
+            }
+            None => {
+                set.insert(member.clone(), b);
+                changed = true;
+            }
+        }
+    }
+    if set.len() > DISTINCT_CAP {
+        // Drop the members seen longest ago (ties: by name, so every adapter drops the same ones).
+        let mut by_age: Vec<(i64, String)> = set.iter().map(|(m, b)| (*b, m.clone())).collect();
+        by_age.sort();
+        for (_, m) in by_age.into_iter().take(set.len() - DISTINCT_CAP) {
+            set.remove(&m);
+        }
+    }
+    touched.sort_unstable();
+    touched.dedup();
+    let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
+    for b in set.values() {
+        *counts.entry(*b).or_default() += 1;
+    }
+    let size = max_over_windows(&counts, &touched, len);
+    let state = changed.then_some(KeyState::Distinct { m: set });
+    (state, KeyAnswer::Distinct(size))
+}
+
+fn apply_seen(prev: Option<KeyState>, within_ms: i64, earliest_ms: i64, earliest_id: u64, latest_ms: i64) -> (Option<KeyState>, KeyAnswer) {
+    match prev {
+        Some(KeyState::Seen { last, first, id }) => {
+            if id == earliest_id && first == earliest_ms {
+                // The record that was answered "first" before, again: the same answer.
+                let moved = latest_ms > last;
+                let state = moved.then_some(KeyState::Seen {
+                    last: latest_ms,
+                    first,
+                    id,
+                });
+                return (state, KeyAnswer::FirstSeen(true));
+            }
+            let is_first = (earliest_ms - last).abs() > within_ms;
+            if is_first {
+                return (
+                    Some(KeyState::Seen {
+                        last: last.max(latest_ms),
+                        first: earliest_ms,
+                        id: earliest_id,
+                    }),
+                    KeyAnswer::FirstSeen(true),
+                );
+            }
+            let refresh = (within_ms / SEEN_REFRESH_DIVISOR).max(1);
+            let state = (latest_ms - last >= refresh).then_some(KeyState::Seen {
+                last: latest_ms,
+                first,
+                id,
+            });
+            (state, KeyAnswer::FirstSeen(false))
+        }
+        _ => (
+            Some(KeyState::Seen {
+                last: latest_ms,
+                first: earliest_ms,
+                id: earliest_id,
+            }),
+            KeyAnswer::FirstSeen(true),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+
+    fn sum(adds: &[(u64, i64, u64)]) -> KeyOp {
+        KeyOp::Sum {
+            window_ms: HOUR,
+            adds: adds.iter().map(|&(id, at_ms, amount)| Contribution { id, at_ms, amount }).collect(),
+        }
+    }
+
+    fn run(ops: &[KeyOp]) -> (Option<KeyState>, Vec<KeyAnswer>) {
+        let mut state = None;
+        let mut answers = Vec::new();
+        for op in ops {
+            let (next, answer) = apply(state.clone(), op);
+            if let Some(next) = next {
+                state = Some(next);
+            }
+            answers.push(answer);
+        }
+        (state, answers)
+    }
+
+    #[test]
+    fn a_record_counted_once_adds_nothing_again_and_gets_the_same_answer() {
+        let batch = sum(&[(1, 0, 10), (2, 60_000, 5)]);
+        let (state, answers) = run(&[batch.clone(), batch.clone()]);
+        assert_eq!(answers[0], KeyAnswer::Sum { total: 15, batch: 15 });
+        assert_eq!(answers[1], answers[0], "the same batch again answers the same");
+        // The same records in another batch, with one new one.
+        let (_, again) = apply(state, &sum(&[(2, 60_000, 5), (3, 120_000, 1)]));
+        assert_eq!(again, KeyAnswer::Sum { total: 16, batch: 6 });
+    }
+
+    #[test]
+    fn a_total_straddling_a_clock_hour_is_seen() {
+        // 13 units across 36 minutes that cross 01:00; each clock hour holds less than 10.
+        let start = HOUR - 18 * 60_000;
+        let adds: Vec<(u64, i64, u64)> = (0..13).map(|i| (i as u64, start + i * 3 * 60_000, 1)).collect();
+        let (_, answers) = run(&adds.iter().map(|a| sum(std::slice::from_ref(a))).collect::<Vec<_>>());
+        assert_eq!(answers.last(), Some(&KeyAnswer::Sum { total: 13, batch: 1 }));
+        // Arriving in reverse order, the last batch processed still sees the whole span.
+        let (_, reversed) = run(&adds.iter().rev().map(|a| sum(std::slice::from_ref(a))).collect::<Vec<_>>());
+        assert_eq!(reversed.last(), Some(&KeyAnswer::Sum { total: 13, batch: 1 }));
+    }
+
+    #[test]
+    fn totals_further_apart_than_a_window_and_a_bucket_do_not_add_up() {
+        let (_, answers) = run(&[sum(&[(1, 0, 7)]), sum(&[(2, HOUR + HOUR / 12 + 1, 7)])]);
+        assert_eq!(answers[1], KeyAnswer::Sum { total: 7, batch: 7 });
+    }
+
+    #[test]
+    fn old_buckets_are_dropped() {
+        let (state, _) = run(&[sum(&[(1, 0, 7)]), sum(&[(2, 5 * HOUR, 7)])]);
+        match state {
+            Some(KeyState::Sum { b }) => assert_eq!(b.len(), 1),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn distinct(members: &[&str], at: i64) -> KeyOp {
+        KeyOp::Distinct {
+            window_ms: HOUR,
+            members: members.iter().map(|m| ((*m).to_owned(), at)).collect(),
+        }
+    }
+
+    #[test]
+    fn distinct_sets_are_idempotent_windowed_and_capped() {
+        let (state, answers) = run(&[distinct(&["a", "b"], 0), distinct(&["a", "b"], 0), distinct(&["c"], 60_000)]);
+        assert_eq!(
+            answers,
+            vec![KeyAnswer::Distinct(2), KeyAnswer::Distinct(2), KeyAnswer::Distinct(3)]
+        );
+        let (unchanged, _) = apply(state.clone(), &distinct(&["a"], 0));
+        assert!(unchanged.is_none(), "nothing new: no write");
+        let (_, later) = apply(state, &distinct(&["d"], 3 * HOUR));
+        assert_eq!(later, KeyAnswer::Distinct(1), "members from hours ago are outside the window");
+        let many: Vec<String> = (0..DISTINCT_CAP + 50).map(|i| format!("m{i}")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        let (state, answer) = apply(None, &distinct(&refs, 0));
+        assert_eq!(answer, KeyAnswer::Distinct(DISTINCT_CAP as u64));
+        assert!(state.unwrap().encode().len() < 20_000, "bounded far below DynamoDB's 400 KB");
+    }
+
+    fn seen(at: i64, id: u64) -> KeyOp {
+        KeyOp::Seen {
+            within_ms: 86_400_000,
+            earliest_ms: at,
+            earliest_id: id,
+            latest_ms: at,
+        }
+    }
+
+    #[test]
+    fn first_seen_answers_first_again_for_the_record_that_was_first() {
+        let (state, answers) = run(&[seen(0, 7), seen(0, 7), seen(HOUR, 8)]);
+        assert_eq!(
+            answers,
+            vec![KeyAnswer::FirstSeen(true), KeyAnswer::FirstSeen(true), KeyAnswer::FirstSeen(false)]
+        );
+        let (_, after) = apply(state, &seen(3 * 86_400_000, 9));
+        assert_eq!(after, KeyAnswer::FirstSeen(true), "outside the look-back: first again");
+    }
+
+    #[test]
+    fn a_key_seen_again_soon_is_not_rewritten() {
+        let (state, _) = run(&[seen(0, 1)]);
+        let (write, answer) = apply(state.clone(), &seen(60_000, 2));
+        assert_eq!((write, answer), (None, KeyAnswer::FirstSeen(false)));
+        let (write, _) = apply(state, &seen(86_400_000 / SEEN_REFRESH_DIVISOR, 2));
+        assert!(write.is_some(), "a refresh period later the sighting is written");
+    }
+
+    #[test]
+    fn states_round_trip_through_their_encoding() {
+        let (state, _) = run(&[sum(&[(1, 0, 10), (u64::MAX, 1, 5)])]);
+        let state = state.unwrap();
+        assert_eq!(KeyState::decode(&state.encode()).unwrap(), state);
+    }
+}
