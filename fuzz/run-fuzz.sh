@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a bounded time (seconds, default 30) with libFuzzer + AddressSanitizer.
-# Seeds come from the repository's fixtures; findings land in fuzz/artifacts/<target>/.
+# Seeds come from the repository's fixtures (plus regression inputs in seeds/<target>); findings land in fuzz/artifacts/<target>/.
 #   fuzz/run-fuzz.sh [SECONDS] [TARGET…]
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -16,6 +16,7 @@ for t in "${targets[@]}"; do
   case "$t" in
     policy) seeds=(seeds/policy) ;;
     ingest) seeds=(seeds/ingest) ;;
+    normalize|detect) seeds+=(seeds/normalize) ;;
   esac
   echo "== $t (${secs}s)"
   cargo fuzz run -O "$t" "corpus/$t" "${seeds[@]}" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=262144 2>&1 | tee "corpus/$t.log" | grep -E "^#[0-9]+ *DONE|Done [0-9]+ runs|ERROR|SUMMARY" || true

@@ -46,7 +46,8 @@ fn hostile_bodies_get_precise_answers_with_bounded_memory() {
         ("duplicate keys: the last wins, as in Go", vec![], br#"{"actor":{"id":"a"},"action":"LOGIN","action":"LOGOUT"}"#.to_vec(), 200, ""),
         ("number beyond u64", vec![], br#"{"nodeId":"n","virtualTraffic":[{"txBytes":18446744073709551616}]}"#.to_vec(), 400, "virtualTraffic.txBytes"),
         ("negative counter", vec![], br#"{"nodeId":"n","virtualTraffic":[{"rxPkts":-1}]}"#.to_vec(), 400, "virtualTraffic.rxPkts"),
-        ("year 0 and year 9999", vec![], br#"{"eventTime":"0000-01-01T00:00:00Z","actor":{"id":"a"},"action":"LOGIN"}{"eventTime":"9999-12-31T23:59:59Z","actor":{"id":"a"},"action":"LOGIN"}"#.to_vec(), 200, ""),
+        ("year 0 and year 9999 are outside the lake: quarantined", vec![], br#"{"eventTime":"0000-01-01T00:00:00Z","actor":{"id":"a"},"action":"LOGIN"}{"eventTime":"9999-12-31T23:59:59Z","actor":{"id":"a"},"action":"LOGIN"}"#.to_vec(), 400, "outside the lake's range"),
+        ("epoch milliseconds in the envelope time", vec![], br#"{"time":1741109102025,"event":{"actor":{"id":"a"},"action":"LOGIN"}}"#.to_vec(), 200, "Success"),
         ("a 7 MB string", vec![], format!(r#"{{"actor":{{"id":"a"}},"action":"LOGIN","note":"{}"}}"#, "x".repeat(7_000_000)).into_bytes(), 200, ""),
     ];
     for (name, headers, body, status, reason) in cases {

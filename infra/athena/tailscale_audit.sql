@@ -34,7 +34,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `tailscale_audit` (
   `error` string COMMENT 'Set when the change failed',
   `deferred_at` timestamp COMMENT 'When a rate-limited event was deferred',
   `recorded_time` timestamp COMMENT 'When Tailscale recorded or logged the event',
-  `unknown_fields` string COMMENT 'Members not in Tailscale\'s documented schema, as a JSON object'
+  `event_time_source` string COMMENT 'Where p_event_time came from, the first usable of: eventTime, time (HEC envelope), fields.recorded, logged, start, end (network), parse_time',
+  `unknown_fields` string COMMENT 'Members not in Tailscale\'s documented schema, and time values tailwatch could not use (by source name), as a JSON object'
 )
 COMMENT 'Tailscale configuration audit log: one row per audited change'
 PARTITIONED BY (
@@ -50,7 +51,7 @@ TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.dt.type' = 'date',
   'projection.dt.format' = 'yyyy-MM-dd',
-  'projection.dt.range' = '2024-01-01,NOW',
+  'projection.dt.range' = '2019-01-01,NOW+1DAYS',
   'projection.dt.interval' = '1',
   'projection.dt.interval.unit' = 'DAYS',
   'projection.hour.type' = 'integer',

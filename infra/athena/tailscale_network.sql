@@ -38,7 +38,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `tailscale_network` (
   `peer_user` string COMMENT 'Peer node\'s user',
   `peer_tags` array<string> COMMENT 'Peer node\'s tags',
   `derp_region` int COMMENT 'DERP region id when the physical path is relayed (127.3.3.40:<region>)',
-  `unknown_fields` string COMMENT 'Members not in Tailscale\'s documented schema, as a JSON object'
+  `event_time_source` string COMMENT 'Where p_event_time came from, the first usable of: eventTime, time (HEC envelope), fields.recorded, logged, start, end (network), parse_time',
+  `unknown_fields` string COMMENT 'Members not in Tailscale\'s documented schema, and time values tailwatch could not use (by source name), as a JSON object'
 )
 COMMENT 'Tailscale network flow log: one row per connection entry in a node\'s window'
 PARTITIONED BY (
@@ -54,7 +55,7 @@ TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.dt.type' = 'date',
   'projection.dt.format' = 'yyyy-MM-dd',
-  'projection.dt.range' = '2024-01-01,NOW',
+  'projection.dt.range' = '2019-01-01,NOW+1DAYS',
   'projection.dt.interval' = '1',
   'projection.dt.interval.unit' = 'DAYS',
   'projection.hour.type' = 'integer',

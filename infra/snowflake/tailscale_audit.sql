@@ -35,7 +35,8 @@ CREATE OR REPLACE EXTERNAL TABLE tailscale_audit (
   error VARCHAR AS (value:"error"::VARCHAR),                                   -- Set when the change failed
   deferred_at TIMESTAMP_NTZ(3) AS (value:"deferred_at"::TIMESTAMP_NTZ(3)),     -- When a rate-limited event was deferred
   recorded_time TIMESTAMP_NTZ(3) AS (value:"recorded_time"::TIMESTAMP_NTZ(3)), -- When Tailscale recorded or logged the event
-  unknown_fields VARCHAR AS (value:"unknown_fields"::VARCHAR)                  -- Members not in Tailscale's documented schema, as a JSON object
+  event_time_source VARCHAR AS (value:"event_time_source"::VARCHAR),           -- Where p_event_time came from, the first usable of: eventTime, time (HEC envelope), fields.recorded, logged, start, end (network), parse_time
+  unknown_fields VARCHAR AS (value:"unknown_fields"::VARCHAR)                  -- Members not in Tailscale's documented schema, and time values tailwatch could not use (by source name), as a JSON object
 )
 PARTITION BY (dt, hour)
 LOCATION = @tailwatch_lake/tailscale_audit/

@@ -39,7 +39,8 @@ CREATE OR REPLACE EXTERNAL TABLE tailscale_network (
   peer_user VARCHAR AS (value:"peer_user"::VARCHAR),                           -- Peer node's user
   peer_tags ARRAY AS (value:"peer_tags"::ARRAY),                               -- Peer node's tags
   derp_region NUMBER(10,0) AS (value:"derp_region"::NUMBER(10,0)),             -- DERP region id when the physical path is relayed (127.3.3.40:<region>)
-  unknown_fields VARCHAR AS (value:"unknown_fields"::VARCHAR)                  -- Members not in Tailscale's documented schema, as a JSON object
+  event_time_source VARCHAR AS (value:"event_time_source"::VARCHAR),           -- Where p_event_time came from, the first usable of: eventTime, time (HEC envelope), fields.recorded, logged, start, end (network), parse_time
+  unknown_fields VARCHAR AS (value:"unknown_fields"::VARCHAR)                  -- Members not in Tailscale's documented schema, and time values tailwatch could not use (by source name), as a JSON object
 )
 PARTITION BY (dt, hour)
 LOCATION = @tailwatch_lake/tailscale_network/

@@ -12,8 +12,13 @@ use crate::lake::{Column, ColumnType, Table, TABLES};
 /// Placeholder for the lake bucket's name in generated DDL.
 pub const LAKE_BUCKET_PLACEHOLDER: &str = "${LakeBucket}";
 
-/// First day partition projection enumerates (`projection.dt.range`); nothing older exists.
-pub const PROJECTION_START: &str = "2024-01-01";
+/// First day partition projection enumerates (`projection.dt.range`): the start of the lake's range
+/// ([`LAKE_RANGE_START`](crate::time::LAKE_RANGE_START)); normalization writes nothing older.
+pub const PROJECTION_START: &str = "2019-01-01";
+
+/// Last day partition projection enumerates: a day after now, as normalization writes no event
+/// more than [`MAX_FUTURE_SECONDS`](crate::time::MAX_FUTURE_SECONDS) after its parse time.
+pub const PROJECTION_END: &str = "NOW+1DAYS";
 
 /// The Athena SerDe. OpenX rather than Hive's `JsonSerDe`: it parses our `YYYY-MM-DD HH:MM:SS.fff`
 /// text into `timestamp` and returns nested JSON (alert payloads) as its text in a `string`
@@ -133,7 +138,7 @@ pub fn athena_table_properties(table: &Table) -> Vec<(&'static str, String)> {
         ("projection.enabled", "true".to_string()),
         ("projection.dt.type", "date".to_string()),
         ("projection.dt.format", "yyyy-MM-dd".to_string()),
-        ("projection.dt.range", format!("{PROJECTION_START},NOW")),
+        ("projection.dt.range", format!("{PROJECTION_START},{PROJECTION_END}")),
         ("projection.dt.interval", "1".to_string()),
         ("projection.dt.interval.unit", "DAYS".to_string()),
         ("projection.hour.type", "integer".to_string()),
@@ -312,6 +317,16 @@ mod tests {
     }
 
     #[test]
+    fn the_projection_covers_every_partition_normalization_can_write() {
+        let start = crate::time::LAKE_RANGE_START.partition().0;
+        assert_eq!(PROJECTION_START, start);
+        assert_eq!(crate::time::MAX_FUTURE_SECONDS, 86_400, "PROJECTION_END is NOW+1DAYS");
+        let props = athena_table_properties(&TAILSCALE_AUDIT);
+        let range = props.iter().find(|(k, _)| *k == "projection.dt.range").unwrap();
+        assert_eq!(range.1, "2019-01-01,NOW+1DAYS");
+    }
+
+    #[test]
     fn athena_has_every_column_once_with_its_type_and_comment() {
         for table in TABLES {
             let sql = athena_table(table);
@@ -360,7 +375,7 @@ mod tests {
                 "'projection.enabled' = 'true'",
                 "'projection.dt.type' = 'date'",
                 "'projection.dt.format' = 'yyyy-MM-dd'",
-                "'projection.dt.range' = '2024-01-01,NOW'",
+                "'projection.dt.range' = '2019-01-01,NOW+1DAYS'",
                 "'projection.dt.interval.unit' = 'DAYS'",
                 "'projection.hour.type' = 'integer'",
                 "'projection.hour.range' = '0,23'",

@@ -95,6 +95,8 @@ impl Table {
     }
 }
 
+const EVENT_TIME_SOURCE_DOC: &str = "Where p_event_time came from, the first usable of: eventTime, time (HEC envelope), fields.recorded, logged, start, end (network), parse_time";
+
 /// `tailscale_audit`: one row per configuration audit record.
 pub const TAILSCALE_AUDIT: Table = Table {
     name: "tailscale_audit",
@@ -129,10 +131,11 @@ pub const TAILSCALE_AUDIT: Table = Table {
         col("error", T::String, "Set when the change failed"),
         col("deferred_at", T::Timestamp, "When a rate-limited event was deferred"),
         col("recorded_time", T::Timestamp, "When Tailscale recorded or logged the event"),
+        col("event_time_source", T::String, EVENT_TIME_SOURCE_DOC),
         col(
             "unknown_fields",
             T::JsonText,
-            "Members not in Tailscale's documented schema, as a JSON object",
+            "Members not in Tailscale's documented schema, and time values tailwatch could not use (by source name), as a JSON object",
         ),
     ],
 };
@@ -171,10 +174,11 @@ pub const TAILSCALE_NETWORK: Table = Table {
             T::Int,
             "DERP region id when the physical path is relayed (127.3.3.40:<region>)",
         ),
+        col("event_time_source", T::String, EVENT_TIME_SOURCE_DOC),
         col(
             "unknown_fields",
             T::JsonText,
-            "Members not in Tailscale's documented schema, as a JSON object",
+            "Members not in Tailscale's documented schema, and time values tailwatch could not use (by source name), as a JSON object",
         ),
     ],
 };
@@ -320,6 +324,9 @@ pub struct AuditRow {
     /// Recorded / logged time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded_time: Option<Timestamp>,
+    /// Where `p_event_time` came from (`eventTime`, `time`, `fields.recorded`, `logged`, `parse_time`).
+    #[serde(default)]
+    pub event_time_source: String,
     /// Unknown members, JSON object text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown_fields: Option<String>,
@@ -427,6 +434,10 @@ pub struct NetworkRow {
     /// DERP region of a relayed physical path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub derp_region: Option<u32>,
+    /// Where `p_event_time` came from (`eventTime`, `time`, `fields.recorded`, `logged`, `start`,
+    /// `end`, `parse_time`).
+    #[serde(default)]
+    pub event_time_source: String,
     /// Unknown members, JSON object text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown_fields: Option<String>,

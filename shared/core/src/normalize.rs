@@ -12,8 +12,8 @@ use serde_json::value::RawValue;
 use crate::lake::{AuditRow, LakeRow, NetworkRow, Standard, TrafficKind, TAILSCALE_AUDIT, TAILSCALE_NETWORK};
 use crate::quarantine::ReasonCode;
 use crate::record::macros::open_struct;
-use crate::record::{split_field_error, AnyRecord, ConnectionCounts, Node, RecordKind};
-use crate::time::Timestamp;
+use crate::record::{split_field_error, AnyRecord, ConnectionCounts, Node, RawTime, RecordKind};
+use crate::time::{Timestamp, LAKE_RANGE_END, LAKE_RANGE_START, MAX_FUTURE_SECONDS};
 use crate::wire::RawRecord;
 
 /// Where records come from and when they are parsed: the context every row carries.
@@ -60,18 +60,122 @@ impl Rejection {
 open_struct! {
     /// HEC envelope `fields`.
     HecFields {
-        /// Publisher time (RFC 3339 nanoseconds).
-        recorded: crate::time::Timestamp => "recorded",
+        /// Publisher time (RFC 3339 nanoseconds; Panther exports: `YYYY-MM-DD HH:MM:SS.nnnnnnnnn`).
+        recorded: RawTime => "recorded",
+    }
+}
+
+/// Where a row's event time came from: the documented precedence (`eventTime`, else the HEC
+/// envelope's `time`, else `fields.recorded`, else `logged`; for flow records then the window's
+/// `start` and `end`), or the parse time when the record carries no time at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeSource {
+    /// The record's `eventTime` (API, S3 export).
+    EventTime,
+    /// The HEC envelope's `time` (streamed records).
+    EnvelopeTime,
+    /// The HEC envelope's `fields.recorded` (publisher time).
+    Recorded,
+    /// The record's `logged` (API, S3 export).
+    Logged,
+    /// A flow record's window `start` (node clock).
+    Start,
+    /// A flow record's window `end` (node clock).
+    End,
+    /// No time in the record: when tailwatch parsed it.
+    ParseTime,
+}
+
+impl TimeSource {
+    /// The name written to `event_time_source`: the member's name as Tailscale spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeSource::EventTime => "eventTime",
+            TimeSource::EnvelopeTime => "time",
+            TimeSource::Recorded => "fields.recorded",
+            TimeSource::Logged => "logged",
+            TimeSource::Start => "start",
+            TimeSource::End => "end",
+            TimeSource::ParseTime => "parse_time",
+        }
+    }
+}
+
+/// The event time of a record and where it came from; candidates that were present but unusable
+/// are returned so their raw text can be kept.
+struct EventTime<'a> {
+    at: Timestamp,
+    source: TimeSource,
+    skipped: Vec<(TimeSource, &'a str)>,
+}
+
+/// Picks the first usable candidate: one that reads ([`Timestamp::read_json`]), lies in the lake's
+/// range and is no more than [`MAX_FUTURE_SECONDS`] after the parse time (Athena's projection ends
+/// a day after now). No candidate at all: the parse time. Candidates, none usable: a rejection
+/// naming each raw value and why it was not used.
+fn choose_event_time<'a>(candidates: &[(TimeSource, Option<&'a str>)], parse_time: Timestamp) -> Result<EventTime<'a>, Rejection> {
+    let latest = parse_time.plus_seconds(MAX_FUTURE_SECONDS);
+    let mut skipped = Vec::new();
+    let mut problems = Vec::new();
+    let mut out_of_range = false;
+    for (source, raw) in candidates {
+        let Some(raw) = raw else { continue };
+        let why = match Timestamp::read_json(raw) {
+            Ok(t) if !t.in_lake_range() => {
+                out_of_range = true;
+                format!(
+                    "reads as {}, outside the lake's range {} .. {}",
+                    t.rfc3339(),
+                    LAKE_RANGE_START.rfc3339(),
+                    LAKE_RANGE_END.rfc3339()
+                )
+            }
+            Ok(t) if t > latest => {
+                out_of_range = true;
+                format!(
+                    "reads as {}, more than {} s after parse time {}",
+                    t.rfc3339(),
+                    MAX_FUTURE_SECONDS,
+                    parse_time.rfc3339()
+                )
+            }
+            Ok(at) => {
+                return Ok(EventTime {
+                    at,
+                    source: *source,
+                    skipped,
+                })
+            }
+            Err(e) => e.to_string(),
+        };
+        skipped.push((*source, *raw));
+        problems.push(format!("`{}` = {}: {why}", source.as_str(), preview(raw)));
+    }
+    match skipped.first() {
+        None => Ok(EventTime {
+            at: parse_time,
+            source: TimeSource::ParseTime,
+            skipped,
+        }),
+        Some((first, _)) => Err(Rejection {
+            reason: if out_of_range {
+                ReasonCode::TimeOutOfRange
+            } else {
+                ReasonCode::InvalidField
+            },
+            message: format!("no usable event time: {}", problems.join("; ")),
+            field: Some(first.as_str().to_owned()),
+        }),
     }
 }
 
 /// Normalizes one record, appending its rows to `out`.
 ///
 /// # Errors
-/// A [`Rejection`] naming the field at fault, or `unrecognized_record` for other shapes. Nothing is
-/// appended on error.
+/// A [`Rejection`] naming the field at fault, `unrecognized_record` for other shapes, or
+/// `time_out_of_range` when every time the record carries lies outside the lake's range. Nothing
+/// is appended on error.
 pub fn normalize_record(raw: &RawRecord<'_>, ctx: &SourceContext<'_>, out: &mut Vec<LakeRow>) -> Result<RecordKind, Rejection> {
-    let hec_time = raw.hec_time.map(parse_hec_time).transpose()?;
     let recorded = match raw.hec_fields {
         Some(fields) => {
             serde_json::from_str::<HecFields>(fields.get())
@@ -92,44 +196,73 @@ pub fn normalize_record(raw: &RawRecord<'_>, ctx: &SourceContext<'_>, out: &mut 
             field: None,
         });
     };
-    let event_time = record
-        .event_time
-        .or(hec_time)
-        .or(recorded)
-        .or(record.logged)
-        .or(if kind == RecordKind::Network {
-            record.start.or(record.end)
-        } else {
-            None
-        })
-        .unwrap_or(ctx.parse_time);
+    let network = kind == RecordKind::Network;
+    let event_time = choose_event_time(
+        &[
+            (TimeSource::EventTime, record.event_time.as_ref().map(RawTime::raw)),
+            (TimeSource::EnvelopeTime, raw.hec_time.map(RawValue::get)),
+            (TimeSource::Recorded, recorded.as_ref().map(RawTime::raw)),
+            (TimeSource::Logged, record.logged.as_ref().map(RawTime::raw)),
+            (TimeSource::Start, record.start.as_ref().filter(|_| network).map(RawTime::raw)),
+            (TimeSource::End, record.end.as_ref().filter(|_| network).map(RawTime::raw)),
+        ],
+        ctx.parse_time,
+    )?;
     let mut hasher = blake3::Hasher::new();
     hasher.update(match kind {
         RecordKind::Audit => b"audit\0",
         RecordKind::Network => b"netwk\0",
     });
     hash_minified(&mut hasher, raw.record.get().as_bytes());
-    hasher.update(&event_time.unix_nanos().to_le_bytes());
+    hasher.update(&event_time.at.unix_nanos().to_le_bytes());
     let record_hash = hasher.finalize();
+    // Time values no column holds (they do not read, lie outside the lake's range, or were passed
+    // over for the event time) are kept by source name; the other log type's members are kept
+    // whole by the row builders anyway.
+    let mut time_unknowns = Unknowns::default();
+    let members = [
+        (
+            TimeSource::EventTime.as_str(),
+            record.event_time.as_ref(),
+            kind == RecordKind::Audit,
+        ),
+        (TimeSource::EnvelopeTime.as_str(), None, true),
+        (TimeSource::Recorded.as_str(), recorded.as_ref(), true),
+        (TimeSource::Logged.as_str(), record.logged.as_ref(), true),
+        (TimeSource::Start.as_str(), record.start.as_ref(), kind == RecordKind::Network),
+        (TimeSource::End.as_str(), record.end.as_ref(), kind == RecordKind::Network),
+        ("deferredAt", record.deferred_at.as_ref(), kind == RecordKind::Audit),
+    ];
+    for (name, value, kept_here) in members {
+        let raw = if name == TimeSource::EnvelopeTime.as_str() {
+            raw.hec_time.map(RawValue::get)
+        } else {
+            value.map(RawTime::raw)
+        };
+        let Some(raw) = raw.filter(|_| kept_here) else { continue };
+        let skipped = event_time.skipped.iter().any(|(s, _)| s.as_str() == name);
+        let unusable = match Timestamp::read_json(raw) {
+            Ok(t) => !(t.in_lake_range() || (name == "deferredAt" && t.is_go_zero())),
+            Err(_) => true,
+        };
+        if skipped || unusable {
+            time_unknowns.0.push((name.to_owned(), raw.to_owned()));
+        }
+    }
+    let recorded = recorded.as_ref().and_then(RawTime::in_lake_range);
+    let chosen = (event_time.at, event_time.source);
     match kind {
-        RecordKind::Audit => out.push(LakeRow::Audit(audit_row(record, event_time, recorded, &record_hash, ctx))),
-        RecordKind::Network => network_rows(record, event_time, &record_hash, ctx, out),
+        RecordKind::Audit => out.push(LakeRow::Audit(audit_row(
+            record,
+            chosen,
+            recorded,
+            time_unknowns,
+            &record_hash,
+            ctx,
+        ))),
+        RecordKind::Network => network_rows(record, chosen, time_unknowns, &record_hash, ctx, out),
     }
     Ok(kind)
-}
-
-fn parse_hec_time(raw: &RawValue) -> Result<Timestamp, Rejection> {
-    let text = raw.get();
-    let number = text.trim_matches('"');
-    let bad = |detail: String| Rejection {
-        reason: ReasonCode::InvalidField,
-        message: format!("field `time`: {detail}"),
-        field: Some("time".into()),
-    };
-    let secs: f64 = number
-        .parse()
-        .map_err(|_| bad(format!("expected unix seconds (e.g. 1741108869.412), found {}", preview(text))))?;
-    Timestamp::from_unix_seconds(secs).map_err(|e| bad(e.to_string()))
 }
 
 fn preview(text: &str) -> String {
@@ -235,6 +368,15 @@ impl Unknowns {
             self.0.push((format!("{prefix}{k}"), v.get().to_owned()));
         }
     }
+    /// A record's own unknown members, less the `p_*` fields Panther adds to the rows it exports
+    /// (Tailscale names no member so): replayed Panther exports keep only what Tailscale sent.
+    fn record_members(&mut self, members: &[(String, Box<RawValue>)]) {
+        for (k, v) in members {
+            if !k.starts_with("p_") {
+                self.0.push((k.clone(), v.get().to_owned()));
+            }
+        }
+    }
     fn typed<T: serde::Serialize>(&mut self, key: &str, value: Option<T>) {
         if let Some(v) = value {
             // Serializing our own types to a String cannot fail.
@@ -259,13 +401,20 @@ impl Unknowns {
     }
 }
 
-fn audit_row(r: AnyRecord, event_time: Timestamp, recorded: Option<Timestamp>, hash: &blake3::Hash, ctx: &SourceContext<'_>) -> AuditRow {
+fn audit_row(
+    r: AnyRecord,
+    (event_time, time_source): (Timestamp, TimeSource),
+    recorded: Option<Timestamp>,
+    time_unknowns: Unknowns,
+    hash: &blake3::Hash,
+    ctx: &SourceContext<'_>,
+) -> AuditRow {
     let mut p = standard(TAILSCALE_AUDIT.log_type, hex128(hash.as_bytes()), event_time, ctx);
     let actor = r.actor.unwrap_or_default();
     let target = r.target.unwrap_or_default();
     let action = r.action.unwrap_or(crate::record::Action::Other(String::new()));
-    let mut unknown = Unknowns::default();
-    unknown.raw("", &r.unknown);
+    let mut unknown = time_unknowns;
+    unknown.record_members(&r.unknown);
     unknown.raw("actor.", &actor.unknown);
     unknown.raw("target.", &target.unknown);
     unknown.typed("type", r.record_type);
@@ -329,8 +478,9 @@ fn audit_row(r: AnyRecord, event_time: Timestamp, recorded: Option<Timestamp>, h
         new: r.new.map(|v| v.get().to_owned()),
         action_details: non_empty(r.action_details),
         error: non_empty(r.error),
-        deferred_at: r.deferred_at.filter(|t| !t.is_go_zero()),
-        recorded_time: recorded.or(r.logged),
+        deferred_at: r.deferred_at.as_ref().and_then(RawTime::in_lake_range).filter(|t| !t.is_go_zero()),
+        recorded_time: recorded.or_else(|| r.logged.as_ref().and_then(RawTime::in_lake_range)),
+        event_time_source: time_source.as_str().to_owned(),
         unknown_fields: unknown.text(),
     }
 }
@@ -349,7 +499,14 @@ fn split_endpoint(text: &str) -> (Option<String>, Option<u16>, Option<IpAddr>) {
 /// Tailscale marks DERP-relayed physical paths with the magic address 127.3.3.40:<region>.
 const DERP_MAGIC_IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 3, 3, 40));
 
-fn network_rows(r: AnyRecord, event_time: Timestamp, hash: &blake3::Hash, ctx: &SourceContext<'_>, out: &mut Vec<LakeRow>) {
+fn network_rows(
+    r: AnyRecord,
+    (event_time, time_source): (Timestamp, TimeSource),
+    time_unknowns: Unknowns,
+    hash: &blake3::Hash,
+    ctx: &SourceContext<'_>,
+    out: &mut Vec<LakeRow>,
+) {
     let node = r.src_node.unwrap_or_default();
     let dst_nodes = r.dst_nodes.unwrap_or_default();
     // Address → peer index; the reporting node's own addresses never resolve to a peer.
@@ -365,8 +522,8 @@ fn network_rows(r: AnyRecord, event_time: Timestamp, hash: &blake3::Hash, ctx: &
         })
         .collect();
 
-    let mut unknown = Unknowns::default();
-    unknown.raw("", &r.unknown);
+    let mut unknown = time_unknowns;
+    unknown.record_members(&r.unknown);
     unknown.raw("srcNode.", &node.unknown);
     for (i, n) in dst_nodes.iter().enumerate() {
         unknown.raw(&format!("dstNodes[{i}]."), &n.unknown);
@@ -409,9 +566,13 @@ fn network_rows(r: AnyRecord, event_time: Timestamp, hash: &blake3::Hash, ctx: &
                 own: &own,
                 peers: &peers,
                 dst_nodes: &dst_nodes,
-                window: (r.start, r.end),
+                window: (
+                    r.start.as_ref().and_then(RawTime::in_lake_range),
+                    r.end.as_ref().and_then(RawTime::in_lake_range),
+                ),
                 record_unknown: &record_unknown,
                 event_time,
+                event_time_source: time_source,
                 hash,
                 ctx,
             });
@@ -435,6 +596,7 @@ struct NetworkRowInput<'a> {
     window: (Option<Timestamp>, Option<Timestamp>),
     record_unknown: &'a Unknowns,
     event_time: Timestamp,
+    event_time_source: TimeSource,
     hash: &'a blake3::Hash,
     ctx: &'a SourceContext<'a>,
 }
@@ -455,6 +617,7 @@ fn network_row(input: NetworkRowInput<'_>) -> NetworkRow {
         window,
         record_unknown,
         event_time,
+        event_time_source,
         hash,
         ctx,
     } = input;
@@ -536,6 +699,7 @@ fn network_row(input: NetworkRowInput<'_>) -> NetworkRow {
         peer_user: peer.and_then(|n| non_empty(n.user.clone())),
         peer_tags: peer.and_then(|n| n.tags.clone()).unwrap_or_default(),
         derp_region,
+        event_time_source: event_time_source.as_str().to_owned(),
         unknown_fields: entry_unknown,
     }
 }
@@ -543,3 +707,7 @@ fn network_row(input: NetworkRowInput<'_>) -> NetworkRow {
 #[cfg(test)]
 #[path = "normalize_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "normalize_time_tests.rs"]
+mod time_tests;

@@ -249,8 +249,10 @@ fn bad_wrong_types_names_the_field() {
     assert_eq!(out.quarantined.len(), 1);
     let q = &out.quarantined[0];
     assert_eq!(q.reason, ReasonCode::InvalidField);
-    assert_eq!(q.field.as_deref(), Some("time"));
-    assert!(q.message.contains("expected unix seconds"), "{}", q.message);
+    // An unusable time is no longer fatal by itself (the next source is tried), so the record's
+    // own wrong field is what is named.
+    assert_eq!(q.field.as_deref(), Some("nodeId"));
+    assert!(q.message.contains("expected a string"), "{}", q.message);
     // With a valid envelope the record's own field is named, with its path.
     let body = br#"{"time":1741108869.412,"event":{"nodeId":42,"virtualTraffic":[]}}"#;
     let q = &run(body).quarantined[0];
@@ -259,8 +261,24 @@ fn bad_wrong_types_names_the_field() {
     let body = br#"{"nodeId":"n","virtualTraffic":[{"txBytes":-5}]}"#;
     let q = &run(body).quarantined[0];
     assert_eq!(q.field.as_deref(), Some("virtualTraffic.txBytes"));
-    let body = br#"{"time":1741108869.412,"event":{"nodeId":"n","virtualTraffic":[]},"fields":{"recorded":7}}"#;
-    assert_eq!(run(body).quarantined[0].field.as_deref(), Some("fields.recorded"));
+    // `fields` that is not an object is still a field error; a `recorded` that is no usable time
+    // is kept in unknown_fields while `time` gives the event time.
+    let body = br#"{"time":1741108869.412,"event":{"nodeId":"n","virtualTraffic":[]},"fields":7}"#;
+    assert_eq!(run(body).quarantined[0].field.as_deref(), Some("fields"));
+    let body = br#"{"time":1741108869.412,"event":{"actor":{"id":"a"},"action":"LOGIN"},"fields":{"recorded":7}}"#;
+    let out = run(body);
+    let row = audit(&out)[0];
+    assert_eq!((row.event_time_source.as_str(), row.recorded_time), ("time", None));
+    assert_eq!(row.unknown_fields.as_deref(), Some(r#"{"fields.recorded":7}"#));
+    // Every time unusable: quarantined, naming each raw value.
+    let body = br#"{"time":"yesterday","event":{"actor":{"id":"a"},"action":"LOGIN"},"fields":{"recorded":"soon"}}"#;
+    let q = &run(body).quarantined[0];
+    assert_eq!((q.reason, q.field.as_deref()), (ReasonCode::InvalidField, Some("time")));
+    assert!(
+        q.message.contains(r#""yesterday""#) && q.message.contains(r#""soon""#),
+        "{}",
+        q.message
+    );
 }
 
 #[test]
@@ -433,6 +451,16 @@ mod properties {
             let time = secs as f64 + millis as f64 / 1000.0;
             let body = serde_json::to_vec(&serde_json::json!({"time": time, "event": event})).unwrap();
             let out = run(&body);
+            // The lake holds 2019-01-01 up to a day after the parse time (2026-01-01 here).
+            let ms = secs * 1000 + millis;
+            if !(1_546_300_800_000..=1_767_225_600_000 + 86_400_000).contains(&ms) {
+                prop_assert_eq!(out.rows.len(), 0);
+                let q = &out.quarantined[0];
+                prop_assert_eq!(q.reason, ReasonCode::TimeOutOfRange);
+                prop_assert_eq!(q.field.as_deref(), Some("time"));
+                prop_assert!(q.message.contains(&time.to_string()), "{}", q.message);
+                return Ok(());
+            }
             prop_assert_eq!(out.quarantined.len(), 0);
             let row = audit(&out)[0].clone();
             prop_assert_eq!(row.event_group_id.as_deref(), Some(group.as_str()));
@@ -443,7 +471,8 @@ mod properties {
             prop_assert_eq!(row.target_property.as_ref().map(|p| p.as_str()), property);
             prop_assert_eq!(row.action_details.as_deref(), details.as_deref().filter(|d| !d.is_empty()));
             prop_assert_eq!(row.new.as_deref().map(|n| n.parse::<i64>().unwrap()), new);
-            prop_assert_eq!(row.p.p_event_time.unix_millis(), secs * 1000 + millis);
+            prop_assert_eq!(row.p.p_event_time.unix_millis(), ms);
+            prop_assert_eq!(row.event_time_source.as_str(), "time");
         }
 
         #[test]

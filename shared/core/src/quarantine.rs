@@ -25,6 +25,9 @@ pub enum ReasonCode {
     InvalidField,
     /// A record too large for the lake (e.g. over Firehose's per-record limit).
     RecordTooLarge,
+    /// Every time the record carries reads, but none lies in the lake's range (2019-01-01 ..
+    /// 2100-01-01, and no more than a day after parse time): a row there would be unreadable.
+    TimeOutOfRange,
 }
 
 impl ReasonCode {
@@ -38,6 +41,7 @@ impl ReasonCode {
             ReasonCode::UnrecognizedRecord => "unrecognized_record",
             ReasonCode::InvalidField => "invalid_field",
             ReasonCode::RecordTooLarge => "record_too_large",
+            ReasonCode::TimeOutOfRange => "time_out_of_range",
         }
     }
 }

@@ -386,14 +386,20 @@ async fn hostile_bodies_through_the_ingest_function_get_precise_answers_and_stor
         let (got, resp) = post(&ingest, &headers, fixture("audit-stream.hec")).await;
         assert_eq!(got, 401, "{name}: {resp}");
     }
-    // Year 0 and 9999, and 10 000 records in one request: accepted and stored once.
+    // Year 0 and 9999 are outside the lake's time range (quarantined, the in-range record beside
+    // them stored), and 10 000 records in one request: accepted and stored once.
     let (got, resp) = post(
         &ingest,
         std::slice::from_ref(&auth),
-        br#"{"eventTime":"0000-01-01T00:00:00Z","actor":{"id":"a"},"action":"LOGIN"}{"eventTime":"9999-12-31T23:59:59Z","actor":{"id":"a"},"action":"LOGIN"}"#.to_vec(),
+        br#"{"eventTime":"0000-01-01T00:00:00Z","actor":{"id":"a"},"action":"LOGIN"}{"eventTime":"9999-12-31T23:59:59Z","actor":{"id":"a"},"action":"LOGIN"}{"time":1741109102025,"event":{"actor":{"id":"a"},"action":"LOGIN"}}"#.to_vec(),
     )
     .await;
-    assert_eq!((got, resp["accepted"].as_u64()), (200, Some(2)), "{resp}");
+    assert_eq!(
+        (got, resp["accepted"].as_u64(), resp["quarantined"].as_u64()),
+        (200, Some(1), Some(2)),
+        "{resp}"
+    );
+    assert_eq!(resp["first_quarantined"]["reason"], "time_out_of_range", "{resp}");
     let record = String::from_utf8(fixture("audit-stream.hec")).unwrap();
     let first = &record[..record.find("}{").unwrap() + 1];
     let (got, resp) = post(&ingest, std::slice::from_ref(&auth), first.repeat(10_000).into_bytes()).await;

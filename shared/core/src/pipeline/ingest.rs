@@ -366,6 +366,28 @@ mod tests {
         assert_eq!(q.rows.lock().unwrap()[0].line, 2);
     }
 
+    /// What `cli/tests/hostile.rs` and `tests/aws/tests/pipeline.rs` expect of years 0 and 9999.
+    #[test]
+    fn times_outside_the_lake_are_quarantined_at_ingest_and_the_rest_stored() {
+        let year_0 = br#"{"eventTime":"0000-01-01T00:00:00Z","actor":{"id":"a"},"action":"LOGIN"}"#.as_slice();
+        let year_9999 = br#"{"eventTime":"9999-12-31T23:59:59Z","actor":{"id":"a"},"action":"LOGIN"}"#.as_slice();
+        let millis = br#"{"time":1741109102025,"event":{"actor":{"id":"a"},"action":"LOGIN"}}"#.as_slice();
+        let (raw, q) = (Raw::default(), Quarantine::default());
+        let (resp, report) = run(&raw, &q, &[year_0, year_9999].concat());
+        assert_eq!((resp.status, resp.code(), report.accepted), (400, 6, 0));
+        assert!(resp.body.contains("outside the lake's range"), "{}", resp.body);
+        assert!(raw.stored.lock().unwrap().is_empty());
+        let (raw, q) = (Raw::default(), Quarantine::default());
+        let (resp, report) = run(&raw, &q, &[year_0, year_9999, millis].concat());
+        assert_eq!((resp.status, report.accepted, report.quarantined), (200, 1, 2));
+        let body: serde_json::Value = serde_json::from_str(&resp.body).unwrap();
+        assert_eq!(body["first_quarantined"]["reason"], "time_out_of_range");
+        assert!(resp.body.contains("Success"));
+        let rows = q.rows.lock().unwrap();
+        assert!(rows.iter().all(|r| r.reason == crate::quarantine::ReasonCode::TimeOutOfRange));
+        assert!(rows[1].message.contains("9999-12-31T23:59:59Z") && rows[1].original.contains("9999"));
+    }
+
     #[test]
     fn auth_failures_store_nothing() {
         let (raw, q) = (Raw::default(), Quarantine::default());

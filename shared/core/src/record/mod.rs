@@ -14,7 +14,45 @@ pub use macros::split_field_error;
 use macros::{open_enum, open_struct};
 pub use proto::Proto;
 
-use crate::time::Timestamp;
+use crate::time::{TimeError, Timestamp};
+
+/// A time member as received: kept as raw JSON and read on use ([`Timestamp::read_json`]), so a
+/// shape the reader rejects costs only that value (the next source in the precedence is used, and
+/// the raw text is kept in `unknown_fields`), never the record.
+#[derive(Debug, Clone)]
+pub struct RawTime(pub Box<RawValue>);
+
+impl RawTime {
+    /// The value as received (JSON text).
+    pub fn raw(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Reads the value in any accepted time shape.
+    ///
+    /// # Errors
+    /// [`TimeError`] naming the value when it is no time.
+    pub fn read(&self) -> Result<Timestamp, TimeError> {
+        Timestamp::read_json(self.0.get())
+    }
+
+    /// The instant, when it reads and lies in the lake's range.
+    pub fn in_lake_range(&self) -> Option<Timestamp> {
+        self.read().ok().filter(Timestamp::in_lake_range)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RawTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <Box<RawValue> as serde::Deserialize>::deserialize(d).map(RawTime)
+    }
+}
+
+impl serde::Serialize for RawTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&self.0, s)
+    }
+}
 
 open_enum! {
     /// Where an audited change came from.
@@ -309,21 +347,21 @@ open_struct! {
         /// Set when the change failed.
         error: String => "error",
         /// Event time (API and export only).
-        event_time: Timestamp => "eventTime",
+        event_time: RawTime => "eventTime",
         /// `CONFIG` in API responses.
         record_type: String => "type",
         /// When a rate-limited event was deferred (Go zero time otherwise).
-        deferred_at: Timestamp => "deferredAt",
+        deferred_at: RawTime => "deferredAt",
         // Shared.
         /// When Tailscale logged it (API and export).
-        logged: Timestamp => "logged",
+        logged: RawTime => "logged",
         // Network members.
         /// Reporting node.
         node_id: String => "nodeId",
         /// Window start (node clock).
-        start: Timestamp => "start",
+        start: RawTime => "start",
         /// Window end (node clock).
-        end: Timestamp => "end",
+        end: RawTime => "end",
         /// The reporting node.
         src_node: Node => "srcNode",
         /// Every other node seen in the record.
