@@ -5,6 +5,7 @@ pub mod audit;
 pub mod common;
 pub mod network;
 pub mod policy;
+pub mod rule;
 
 use crate::engine::registry::Spec;
 
@@ -21,6 +22,7 @@ pub const ALL: &[Spec] = &[
     audit::role_escalated::SPEC,
     audit::auth_key_created::SPEC,
     audit::api_access_created::SPEC,
+    audit::api_access_write_scoped::SPEC,
     audit::key_expiry_disabled::SPEC,
     audit::exit_node_approved::SPEC,
     audit::posture_weakened::SPEC,

@@ -1,6 +1,7 @@
 //! Detections over `tailscale_audit` rows.
 
 pub mod api_access_created;
+pub mod api_access_write_scoped;
 pub mod auth_key_created;
 pub mod device_approval_disabled;
 pub mod dns_changed;

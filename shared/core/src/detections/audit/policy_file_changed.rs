@@ -1,7 +1,7 @@
 //! The policy file is the tailnet's firewall: a change to it can silently open every node to every
 //! other, or hand everyone the internet through an exit node.
 
-use crate::detections::common::by_actor;
+use crate::detections::common::{by_actor, ids};
 use crate::detections::policy::{is_policy_update, Counts, PolicyChange};
 use crate::engine::registry::Spec;
 use crate::engine::{audit, audit_context, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
@@ -100,6 +100,10 @@ impl Detection for PolicyFileChanged {
         m.into()
     }
 
+    fn dedup(&self, row: &LakeRow) -> String {
+        audit(row).map(ids).unwrap_or_default()
+    }
+
     fn tests(&self) -> &'static [TestCase] {
         TESTS
     }
@@ -112,7 +116,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale policy file changed to allow all traffic by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::High,
-            dedup: None,
+            dedup: Some("u1|example.com"),
             context_keys: &["counts", "rules_added", "rules_removed", "allow_all_introduced", "actor_login_name"],
         },
     ),
@@ -120,9 +124,9 @@ const TESTS: &[TestCase] = &[
         "allow-all grant through the API, HuJSON with comments and trailing commas",
         r#"{"eventTime":"2025-03-04T17:25:02Z","origin":"CONFIG_API","actor":{"id":"k1","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"type":"TAILNET","property":"ACL"},"action":"UPDATE","old":"{\"grants\": [{\"src\": [\"group:eng\"], \"dst\": [\"tag:prod\"], \"ip\": [\"22\"]}]}","new":"// temporary\n{\n  \"grants\": [\n    /* debug */ {\"src\": [\"*\"], \"dst\": [\"*\"], \"ip\": [\"*\"],},\n  ],\n}\n"}"#,
         Expect::Fire {
-            title: "Tailscale policy file changed to allow all traffic by OAuth client via CONFIG_API",
+            title: "Tailscale policy file changed to allow all traffic by OAuth client k1 via CONFIG_API",
             severity: Severity::High,
-            dedup: None,
+            dedup: Some("k1|-"),
             context_keys: &["counts", "rules_added", "origin"],
         },
     ),
@@ -132,7 +136,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale policy file changed to give everyone internet access by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::High,
-            dedup: None,
+            dedup: Some("u1|-"),
             context_keys: &["internet_introduced", "rules_added"],
         },
     ),
@@ -142,7 +146,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale policy file changed by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::Low,
-            dedup: None,
+            dedup: Some("u1|-"),
             context_keys: &["counts", "rules_added", "rules_removed", "sections_changed"],
         },
     ),
@@ -152,7 +156,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale policy file changed by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::Low,
-            dedup: None,
+            dedup: Some("u1|-"),
             context_keys: &["counts", "sections_changed"],
         },
     ),
