@@ -42,6 +42,53 @@ pub const ALL: &[Spec] = &[
     network::new_underlay_endpoint::SPEC,
 ];
 
+/// Feeds `bodies` (each one batch, in order) to `specs` with `params` (a TOML table body for each
+/// detection) over one in-memory state, and returns every alert that notified: what a tailnet's
+/// day of records would page.
+#[cfg(test)]
+pub(crate) fn replay_all(specs: &[Spec], params: &str, bodies: &[&str]) -> Vec<crate::engine::Alert> {
+    use crate::engine::config::DetectionConfig;
+    use crate::engine::state::block_on;
+    use crate::engine::{MemoryAlertState, Registry, TuningConfig};
+    use crate::normalize::SourceContext;
+    use crate::time::Timestamp;
+
+    let mut config = TuningConfig::default();
+    for spec in specs {
+        let cfg = DetectionConfig {
+            enabled: Some(true),
+            params: params.parse().expect("params are TOML"),
+            ..Default::default()
+        };
+        config.detections.insert(spec.meta.id.to_owned(), cfg);
+    }
+    let registry = Registry::build(specs, &config).expect("registry builds");
+    let state = MemoryAlertState::default();
+    let ctx = SourceContext {
+        label: "test",
+        file: "test",
+        parse_time: Timestamp::parse("2026-07-26T18:00:00Z").expect("time"),
+    };
+    let mut alerts = Vec::new();
+    for body in bodies {
+        let out = crate::pipeline::normalize_body(body.as_bytes(), &ctx);
+        assert!(
+            out.quarantined.is_empty(),
+            "quarantined: {:?}",
+            out.quarantined.first().map(|q| &q.message)
+        );
+        let (batch, _) = block_on(crate::engine::run::evaluate(&registry, &out.rows, &state, ctx.parse_time)).expect("evaluates");
+        alerts.extend(batch);
+    }
+    alerts
+}
+
+/// [`replay_all`] for one detection.
+#[cfg(test)]
+pub(crate) fn replay(spec: &Spec, params: &str, bodies: &[&str]) -> Vec<crate::engine::Alert> {
+    replay_all(std::slice::from_ref(spec), params, bodies)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
