@@ -12,7 +12,7 @@ pub const META: Meta = Meta {
     id: "Tailscale.PolicyFile.Changed",
     name: "Tailscale policy file changed",
     severity: Severity::Low,
-    description: "The tailnet policy file (ACLs, grants, SSH rules, node attributes) was updated, through any origin. HIGH when the new policy lets any source reach any destination (`*` -> `*:*`, or a grant with src, dst and ip `*`) or lets everyone (`*` or autogroup:member) use exit nodes to reach autogroup:internet, and the old policy did not. The context lists the rules added and removed and the rule counts before and after, not the whole file.",
+    description: "The tailnet policy file (ACLs, grants, SSH rules, node attributes) was updated, through any origin. HIGH when the new policy lets any source reach any destination (`*` -> `*:*`, or a grant with src, dst and ip `*`) or lets everyone (`*` or autogroup:member) use exit nodes to reach autogroup:internet, or lets autogroup:member reach everything (`*:*`), or opens a tag to anyone (tagOwners `*` / autogroup:member), or auto-approves exit nodes (autoApprovers exitNode, or routes for 0.0.0.0/0 or ::/0), and the old policy did not; the title and `widenings` in the context name each. The context lists the rules added and removed and the rule counts before and after, not the whole file.",
     runbook: "1. Read rules_added / rules_removed and counts in the alert context and ask the actor (actor_login_name, origin) why; an API or OAuth origin nobody claims points to a stolen key.\n2. If the change is not intended, restore the previous policy from the old column of the tailscale_audit row (or the policy file's git history) and revoke the actor's keys or sessions.\n3. While the policy was open, look for new connections in tailscale_network (peer_node_id, dst_port) between nodes that could not talk before.",
     reference: "https://tailscale.com/kb/1018/acls",
     tags: &["T1562.004", "T1098"],
@@ -35,13 +35,10 @@ fn update(row: &LakeRow) -> Option<&AuditRow> {
     audit(row).filter(|r| is_policy_update(r))
 }
 
-fn what(change: &PolicyChange) -> &'static str {
-    if change.allow_all_introduced() {
-        "Tailscale policy file changed to allow all traffic"
-    } else if change.internet_introduced() {
-        "Tailscale policy file changed to give everyone internet access"
-    } else {
-        "Tailscale policy file changed"
+fn what(change: &PolicyChange) -> String {
+    match change.widenings().as_slice() {
+        [] => "Tailscale policy file changed".to_owned(),
+        widened => format!("Tailscale policy file changed to {}", widened.join(" and ")),
     }
 }
 
@@ -67,12 +64,12 @@ impl Detection for PolicyFileChanged {
     }
 
     fn title(&self, row: &LakeRow) -> String {
-        update(row).map(|r| by_actor(what(&PolicyChange::of(r)), r)).unwrap_or_default()
+        update(row).map(|r| by_actor(&what(&PolicyChange::of(r)), r)).unwrap_or_default()
     }
 
     fn severity(&self, row: &LakeRow) -> Severity {
         match update(row).map(PolicyChange::of) {
-            Some(c) if c.allow_all_introduced() || c.internet_introduced() => Severity::High,
+            Some(c) if !c.widenings().is_empty() => Severity::High,
             _ => Severity::Low,
         }
     }
@@ -93,6 +90,7 @@ impl Detection for PolicyFileChanged {
         m.insert("sections_changed".into(), change.sections_changed().into());
         m.insert("allow_all_introduced".into(), change.allow_all_introduced().into());
         m.insert("internet_introduced".into(), change.internet_introduced().into());
+        m.insert("widenings".into(), change.widenings().into());
         m.insert(
             "parsed".into(),
             serde_json::json!({ "old": change.old.is_some(), "new": change.new.is_some() }),
@@ -138,6 +136,16 @@ const TESTS: &[TestCase] = &[
             severity: Severity::High,
             dedup: Some("u1|-"),
             context_keys: &["internet_introduced", "rules_added"],
+        },
+    ),
+    TestCase::new(
+        "every member to everything, a tag anyone may apply, exit nodes auto-approved",
+        r#"{"eventTime":"2025-03-04T17:25:02Z","origin":"CONFIG_API","actor":{"id":"kQ8rT2xCNTRL","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"id":"example.com","type":"TAILNET","property":"ACL"},"action":"UPDATE","old":"{\"acls\": [{\"action\": \"accept\", \"src\": [\"group:eng\"], \"dst\": [\"tag:prod:22\"]}], \"tagOwners\": {\"tag:prod\": [\"group:ops\"]}}","new":"{\"acls\": [{\"action\": \"accept\", \"src\": [\"autogroup:member\"], \"dst\": [\"*:*\"]}], \"tagOwners\": {\"tag:prod\": [\"autogroup:member\"]}, \"autoApprovers\": {\"routes\": {\"0.0.0.0/0\": [\"group:eng\"]}}}"}"#,
+        Expect::Fire {
+            title: "Tailscale policy file changed to let every member reach everything and let anyone apply tag:prod and auto-approve exit nodes by OAuth client kQ8rT2xCNTRL via CONFIG_API",
+            severity: Severity::High,
+            dedup: Some("kQ8rT2xCNTRL|example.com"),
+            context_keys: &["widenings", "rules_added", "sections_changed"],
         },
     ),
     TestCase::new(
