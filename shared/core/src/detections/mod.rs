@@ -6,6 +6,8 @@ pub mod common;
 pub mod network;
 pub mod policy;
 pub mod rule;
+#[cfg(test)]
+mod session_tests;
 
 use crate::engine::registry::Spec;
 

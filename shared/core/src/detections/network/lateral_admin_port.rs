@@ -239,10 +239,11 @@ impl Detection for LateralAdminPort {
 /// Alice's laptop opens RDP on Bob's desktop (client side).
 const RDP_CLIENT: &str = r#"{"nodeId":"nLaptop42","start":"2025-03-04T17:40:00Z","srcNode":{"nodeId":"nLaptop42","name":"laptop-42.ts.net","addresses":["100.92.240.74"],"os":"macOS","user":"alice@example.com"},"dstNodes":[{"nodeId":"nDesk7","name":"desk-7.ts.net","addresses":["100.70.1.2"],"os":"windows","user":"bob@example.com"}],"virtualTraffic":[{"proto":6,"src":"100.92.240.74:50211","dst":"100.70.1.2:3389","txPkts":90,"txBytes":12000,"rxPkts":120,"rxBytes":480000}]}"#;
 
-/// Alice's laptop opens RDP on three colleagues' desktops in one window.
+/// Alice's laptop opens RDP on three colleagues' desktops in one window (real-export shape: no
+/// `os`, an empty `physicalTraffic`).
 const RDP_SPREAD: &str = r#"{"nodeId":"nLaptop42","start":"2025-03-04T17:40:00Z","srcNode":{"nodeId":"nLaptop42","name":"laptop-42.ts.net","addresses":["100.92.240.74"],"user":"alice@example.com"},"dstNodes":[{"nodeId":"nDesk7","name":"desk-7.ts.net","addresses":["100.70.1.2"],"user":"bob@example.com"},{"nodeId":"nDesk8","name":"desk-8.ts.net","addresses":["100.70.1.3"],"user":"carol@example.com"},{"nodeId":"nDesk9","name":"desk-9.ts.net","addresses":["100.70.1.4"],"user":"dave@example.com"}],"virtualTraffic":[
     {"proto":6,"src":"100.92.240.74:50211","dst":"100.70.1.2:3389","txBytes":12000},{"proto":6,"src":"100.92.240.74:50212","dst":"100.70.1.3:3389","txBytes":9000},
-    {"proto":6,"src":"100.92.240.74:50213","dst":"100.70.1.4:445","txBytes":700}]}"#;
+    {"proto":6,"src":"100.92.240.74:50213","dst":"100.70.1.4:445","txBytes":700}],"physicalTraffic":[]}"#;
 
 const TESTS: &[TestCase] = &[
     TestCase::new(
