@@ -125,6 +125,21 @@ mod tests {
     }
 
     #[test]
+    fn the_catalog_page_names_every_detection_and_nothing_else() {
+        let page = include_str!("../../../../docs/DETECTIONS.md");
+        let documented: Vec<&str> = page
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `Tailscale.")?.split('`').next())
+            .collect();
+        let mut registered: Vec<String> = ALL.iter().map(|s| s.meta.id.trim_start_matches("Tailscale.").to_owned()).collect();
+        let mut documented: Vec<String> = documented.into_iter().map(str::to_owned).collect();
+        registered.sort_unstable();
+        documented.sort_unstable();
+        assert_eq!(documented, registered, "docs/DETECTIONS.md and detections::ALL differ");
+        assert!(page.starts_with(&format!("# Detection catalog\n\n{} detections", ALL.len())));
+    }
+
+    #[test]
     fn every_detection_passes_its_own_cases() {
         for spec in ALL {
             crate::engine::testing::assert_cases(spec);
