@@ -1,7 +1,7 @@
 //! A node moved into other tags: it takes on everything the policy grants those tags, so a laptop
 //! retagged `tag:prod` reaches production as if it were a server.
 
-use crate::detections::common::{by_actor, change_context, list_diff, property_changed, target_label};
+use crate::detections::common::{by_actor, change_context, list_diff, property_changed, string_list, target_label};
 use crate::detections::rule::AuditRule;
 use crate::engine::registry::Spec;
 use crate::engine::{Expect, Meta, Severity, TestCase};
@@ -46,9 +46,8 @@ fn title(r: &AuditRow) -> String {
 }
 
 fn severity(r: &AuditRow) -> Severity {
-    let (added, removed) = list_diff(r);
-    let was_untagged = removed.is_empty() && crate::detections::common::string_list(r.old.as_deref()).is_empty();
-    if was_untagged || added.iter().any(|t| t.to_ascii_lowercase().contains("prod")) {
+    let was_untagged = string_list(r.old.as_deref()).is_empty();
+    if was_untagged || list_diff(r).0.iter().any(|t| t.to_ascii_lowercase().contains("prod")) {
         Severity::High
     } else {
         Severity::Medium
@@ -84,6 +83,16 @@ const TESTS: &[TestCase] = &[
             severity: Severity::Medium,
             dedup: Some("kQ8rT2xCNTRL|nWeb01aaCNTRL"),
             context_keys: &["added_tags", "removed_tags"],
+        },
+    ),
+    TestCase::new(
+        "a person's device given its first tag (the sample stream's db-01, old \"\")",
+        r#"{"origin":"ADMIN_CONSOLE","actor":{"id":"uodc9f3CNTRL","type":"USER","loginName":"alice@example.com"},"target":{"id":"nBLYviWLGB21CNTRL","name":"db-01.tail1a2b.ts.net","type":"NODE","isEphemeral":false,"property":"ACL_TAGS"},"action":"UPDATE","old":"","new":["tag:db"],"eventTime":"2026-07-26T10:00:00Z"}"#,
+        Expect::Fire {
+            title: "Tailscale node db-01.tail1a2b.ts.net given tags tag:db by alice@example.com via ADMIN_CONSOLE",
+            severity: Severity::High,
+            dedup: Some("uodc9f3CNTRL|nBLYviWLGB21CNTRL"),
+            context_keys: &["added_tags"],
         },
     ),
     TestCase::new(
