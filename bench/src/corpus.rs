@@ -205,6 +205,8 @@ impl Tailnet {
                     let kind = if matches!(os, "iOS" | "android") { "phone" } else { "laptop" };
                     (format!("{kind}-{i}"), os, Some(i % users.len()), Vec::new())
                 }
+                // One RDP jump host; the other servers carry ordinary service tags (CI runners among them).
+                Role::Server if i == JUMP_HOST => (format!("jump-{i}"), "windows", None, vec!["tag:jump"]),
                 Role::Server => ("srv".to_owned() + &format!("-{i}"), "linux", None, rng.pick(SERVER_TAGS).to_vec()),
                 Role::SubnetRouter => (format!("router-{i}"), "linux", None, vec!["tag:networking"]),
                 Role::ExitNode => (format!("exit-{i}"), "linux", None, vec!["tag:exit"]),
@@ -284,6 +286,39 @@ impl Kind {
             Kind::Audit => "audit",
             Kind::Network => "network",
         }
+    }
+}
+
+/// The RDP jump host (a server node tagged `tag:jump`).
+const JUMP_HOST: usize = 180;
+
+/// The servers a person's device talks to: five stable servers (the ones they work on) and the
+/// jump host. Real users reach a handful of servers, not a random one per flow.
+fn working_set(client: usize) -> [usize; 6] {
+    let pick = |k: usize| 181 + (client * 7 + k * 17) % 99;
+    [pick(0), pick(1), pick(2), pick(3), pick(4), JUMP_HOST]
+}
+
+/// The servers a server calls (its database, cache, API): three stable upstreams.
+fn upstreams(server: usize) -> [usize; 3] {
+    let pick = |k: usize| 181 + (server * 11 + k * 29) % 99;
+    [pick(0), pick(1), pick(2)]
+}
+
+/// The port `from` opens on `to`, as a busy but ordinary tailnet uses them: each server offers
+/// one service; people SSH to the servers they work on and RDP to the jump host; CI runners
+/// and the jump host administer servers over SSH. No admin port in any other direction, so the
+/// remote-admin and scan detections stay quiet on ordinary traffic.
+fn service(rng: &mut Rng, tailnet: &Tailnet, from: usize, to: usize) -> u64 {
+    let nodes = &tailnet.nodes;
+    let (a, b) = (&nodes[from], &nodes[to]);
+    let own_service = [443u64, 5432, 8080, 53, 9100, 6443][to % 6];
+    match (a.role, b.role) {
+        (Role::Client, Role::Server) if to == JUMP_HOST => 3389,
+        (Role::Client, Role::Server) if working_set(from).contains(&to) && rng.chance(0.15) => 22,
+        (Role::Server, Role::Server) if a.tags.iter().any(|t| matches!(*t, "tag:ci" | "tag:jump")) && rng.chance(0.3) => 22,
+        (_, Role::Server) => own_service,
+        _ => *rng.pick(&[443u64, 8080, 53]),
     }
 }
 
@@ -400,11 +435,13 @@ impl Generator {
         let end_ns = start_ns + 5_000_000_000 + self.rng.range(0, 9_999_999) as i64;
         // Peers this window: a handful for a laptop, many for a busy server.
         let peer_count = (1 + n / 8).min(self.rng.range(1, 64)).max(1) as usize;
+        // A laptop talks to a handful of peers in five seconds, not dozens.
+        let peer_count = if role == Role::Client { peer_count.min(8) } else { peer_count };
         // Clients talk to servers; servers are talked to by clients (and other servers).
         let mut peers: Vec<usize> = Vec::with_capacity(peer_count);
         while peers.len() < peer_count {
             let p = if role == Role::Client && self.rng.chance(0.85) {
-                self.rng.range(180, 279) as usize
+                *self.rng.pick(&working_set(me))
             } else if role == Role::Server && self.rng.chance(0.7) {
                 self.rng.range(0, 179) as usize
             } else {
@@ -440,25 +477,19 @@ impl Generator {
                     } else {
                         (own.v4(), peer.v4())
                     };
-                    let service = *self.rng.weighted(&[
-                        (443u64, 40),
-                        (22, 15),
-                        (5432, 8),
-                        (8080, 10),
-                        (53, 8),
-                        (9100, 10),
-                        (6443, 5),
-                        (3389, 2),
-                        (445, 2),
-                    ]);
                     let ephemeral = self.rng.range(32768, 60999);
                     // `src` is always the reporting node's side: a connection it opened goes to the
                     // peer's service port; one it accepted comes from the peer's ephemeral port.
+                    // Servers never open connections to people's devices, and call only their own
+                    // upstreams.
                     let outbound = match (own.role, peer.role) {
                         (Role::Client, _) => self.rng.chance(0.95),
-                        (_, Role::Client) => self.rng.chance(0.05),
+                        (_, Role::Client) => false,
+                        (Role::Server, Role::Server) => upstreams(me).contains(&peers[pi]),
                         _ => self.rng.chance(0.5),
                     };
+                    let (from, to) = if outbound { (me, peers[pi]) } else { (peers[pi], me) };
+                    let service = service(&mut self.rng, &self.tailnet, from, to);
                     let (sp, dp) = match (proto, outbound) {
                         (1 | 58, _) => (0, 0),
                         (_, true) => (ephemeral, service),
@@ -662,14 +693,13 @@ impl Generator {
                 String::new(),
             ),
             11 => {
-                let reusable = self.rng.chance(0.2);
+                // The logged shape: capabilities as an array of strings, tags in authTags.
+                let capabilities = if self.rng.chance(0.2) { r#"["EPHEMERAL"]"# } else { r#"["ONE_OFF_NODE_AUTH","EPHEMERAL"]"# };
                 (
                     format!(r#"{{"id":"k{}CNTRL","name":"Auth key","type":"API_KEY"}}"#, self.rng.alnum(8)),
                     "CREATE",
                     format!(
-                        r#","new":{{"capabilities":{{"devices":{{"create":{{"reusable":{reusable},"ephemeral":{},"preauthorized":{},"tags":["tag:ci"]}}}}}}}}"#,
-                        !reusable,
-                        self.rng.chance(0.3)
+                        r#","new":{{"expires":"2025-03-05 17:00:00.000000000 +0000 UTC","capabilities":{capabilities},"domainLevel":true,"authTags":["tag:ci"],"description":"ci"}}"#
                     ),
                 )
             }
@@ -704,14 +734,13 @@ impl Generator {
             }
             16 => {
                 origin = "CONFIG_API";
-                actor = format!(
-                    r#"{{"id":"k{}CNTRL","type":"OAUTH_CLIENT","loginName":"","displayName":"CI OAuth client"}}"#,
-                    self.rng.alnum(10)
-                );
+                // A few OAuth clients, all displayed as "OAuth client", each minting a token per call.
+                let client = *self.rng.pick(&["kCi7Qx2LmCNTRL", "kTf4Wz9RpCNTRL", "kMon3Hs8VCNTRL"]);
+                actor = format!(r#"{{"id":"{client}","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"}}"#);
                 (
-                    format!(r#"{{"id":"k{}CNTRL","name":"API access token","type":"OAUTH_ACCESS_TOKEN"}}"#, self.rng.alnum(10)),
+                    format!(r#"{{"id":"tskey-token-k{}CNTRL","name":"OAuth access token","type":"OAUTH_ACCESS_TOKEN"}}"#, self.rng.alnum(10)),
                     "CREATE",
-                    r#","actionDetails":"scopes - devices:core:read""#.to_owned(),
+                    r#","actionDetails":"scopes - all""#.to_owned(),
                 )
             }
             17 => (

@@ -110,7 +110,7 @@ fn detections_commands_and_config_errors() {
     assert!(out.contains("[PASS]") && !out.contains("[FAIL]"), "{out}");
     let (ok, out) = tailwatch_plain(&["detections", "list"]);
     assert!(ok, "{out}");
-    assert!(out.contains("28 detections"), "{out}");
+    assert!(out.contains("38 detections"), "{out}");
     assert!(
         out.contains("Tailscale.ExternalUser.Joined") && out.contains("idle"),
         "org_domains unset: idle, and says so"

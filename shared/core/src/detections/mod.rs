@@ -5,6 +5,9 @@ pub mod audit;
 pub mod common;
 pub mod network;
 pub mod policy;
+pub mod rule;
+#[cfg(test)]
+mod session_tests;
 
 use crate::engine::registry::Spec;
 
@@ -21,6 +24,7 @@ pub const ALL: &[Spec] = &[
     audit::role_escalated::SPEC,
     audit::auth_key_created::SPEC,
     audit::api_access_created::SPEC,
+    audit::api_access_write_scoped::SPEC,
     audit::key_expiry_disabled::SPEC,
     audit::exit_node_approved::SPEC,
     audit::posture_weakened::SPEC,
@@ -33,12 +37,68 @@ pub const ALL: &[Spec] = &[
     audit::policy_file_changed::SPEC,
     audit::funnel_enabled::SPEC,
     audit::ssh_accept_rule_added::SPEC,
+    audit::node_retagged::SPEC,
+    audit::tailnet_lock_trust_changed::SPEC,
+    audit::scim_disabled::SPEC,
+    audit::auth_provider_migrated::SPEC,
+    audit::security_contact_changed::SPEC,
+    audit::invite_created::SPEC,
+    audit::invited_as_admin::SPEC,
+    audit::node_share_created::SPEC,
+    audit::posture_attribute_changed::SPEC,
     network::port_scan::SPEC,
     network::lateral_admin_port::SPEC,
     network::exit_egress_spike::SPEC,
     network::large_transfer::SPEC,
     network::new_underlay_endpoint::SPEC,
 ];
+
+/// Feeds `bodies` (each one batch, in order) to `specs` with `params` (a TOML table body for each
+/// detection) over one in-memory state, and returns every alert that notified: what a tailnet's
+/// day of records would page.
+#[cfg(test)]
+pub(crate) fn replay_all(specs: &[Spec], params: &str, bodies: &[&str]) -> Vec<crate::engine::Alert> {
+    use crate::engine::config::DetectionConfig;
+    use crate::engine::state::block_on;
+    use crate::engine::{MemoryAlertState, Registry, TuningConfig};
+    use crate::normalize::SourceContext;
+    use crate::time::Timestamp;
+
+    let mut config = TuningConfig::default();
+    for spec in specs {
+        let cfg = DetectionConfig {
+            enabled: Some(true),
+            params: params.parse().expect("params are TOML"),
+            ..Default::default()
+        };
+        config.detections.insert(spec.meta.id.to_owned(), cfg);
+    }
+    let registry = Registry::build(specs, &config).expect("registry builds");
+    let state = MemoryAlertState::default();
+    let ctx = SourceContext {
+        label: "test",
+        file: "test",
+        parse_time: Timestamp::parse("2026-07-26T18:00:00Z").expect("time"),
+    };
+    let mut alerts = Vec::new();
+    for body in bodies {
+        let out = crate::pipeline::normalize_body(body.as_bytes(), &ctx);
+        assert!(
+            out.quarantined.is_empty(),
+            "quarantined: {:?}",
+            out.quarantined.first().map(|q| &q.message)
+        );
+        let (batch, _) = block_on(crate::engine::run::evaluate(&registry, &out.rows, &state, ctx.parse_time)).expect("evaluates");
+        alerts.extend(batch);
+    }
+    alerts
+}
+
+/// [`replay_all`] for one detection.
+#[cfg(test)]
+pub(crate) fn replay(spec: &Spec, params: &str, bodies: &[&str]) -> Vec<crate::engine::Alert> {
+    replay_all(std::slice::from_ref(spec), params, bodies)
+}
 
 #[cfg(test)]
 mod tests {
@@ -62,6 +122,21 @@ mod tests {
             assert!(!m.tags.is_empty(), "{}: ATT&CK tags", m.id);
             assert!(m.reference.starts_with("https://"), "{}: reference", m.id);
         }
+    }
+
+    #[test]
+    fn the_catalog_page_names_every_detection_and_nothing_else() {
+        let page = include_str!("../../../../docs/DETECTIONS.md");
+        let documented: Vec<&str> = page
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `Tailscale.")?.split('`').next())
+            .collect();
+        let mut registered: Vec<String> = ALL.iter().map(|s| s.meta.id.trim_start_matches("Tailscale.").to_owned()).collect();
+        let mut documented: Vec<String> = documented.into_iter().map(str::to_owned).collect();
+        registered.sort_unstable();
+        documented.sort_unstable();
+        assert_eq!(documented, registered, "docs/DETECTIONS.md and detections::ALL differ");
+        assert!(page.starts_with(&format!("# Detection catalog\n\n{} detections", ALL.len())));
     }
 
     #[test]

@@ -233,6 +233,48 @@ impl Policy {
             })
     }
 
+    /// Some rule lets every user (`autogroup:member`) reach every destination on every port: an
+    /// `acls` accept to `*:*`, or a grant to `*` with ip `*`.
+    pub fn member_reaches_all(&self) -> bool {
+        let member = |r: &Value| has(r, &["src", "users"], "autogroup:member");
+        self.rules(Section::Acls)
+            .into_iter()
+            .any(|r| is_accept(r) && member(r) && has(r, &["dst", "ports"], "*:*"))
+            || self
+                .rules(Section::Grants)
+                .into_iter()
+                .any(|r| member(r) && has(r, &["dst"], "*") && has(r, &["ip"], "*"))
+    }
+
+    /// Tags anyone may apply: `tagOwners` entries owned by `*` or `autogroup:member`.
+    pub fn open_tags(&self) -> BTreeSet<String> {
+        self.tag_owners()
+            .into_iter()
+            .filter(|(_, owners)| {
+                let owners = match owners {
+                    Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+                    Value::String(s) => vec![s.as_str()],
+                    _ => Vec::new(),
+                };
+                owners.iter().any(|o| matches!(*o, "*" | "autogroup:member"))
+            })
+            .map(|(tag, _)| tag.to_owned())
+            .collect()
+    }
+
+    /// `autoApprovers` approves exit nodes without an admin: an `exitNode` list, or a `routes`
+    /// entry for `0.0.0.0/0` or `::/0`.
+    pub fn auto_approves_exit(&self) -> bool {
+        self.members("autoApprovers").filter_map(Value::as_object).any(|a| {
+            a.iter().any(|(k, v)| {
+                (k.eq_ignore_ascii_case("exitNode") && v.as_array().is_some_and(|l| !l.is_empty()))
+                    || (k.eq_ignore_ascii_case("routes")
+                        && v.as_object()
+                            .is_some_and(|routes| routes.keys().any(|r| matches!(r.as_str(), "0.0.0.0/0" | "::/0"))))
+            })
+        })
+    }
+
     /// Targets of `nodeAttrs` entries whose `attr` list holds `funnel`.
     pub fn funnel_targets(&self) -> BTreeSet<String> {
         self.rules(Section::NodeAttrs)
@@ -414,6 +456,35 @@ impl PolicyChange {
     /// New broad `autogroup:internet` access that the old policy did not have.
     pub fn internet_introduced(&self) -> bool {
         self.new.as_ref().is_some_and(Policy::grants_internet_broadly) && !self.old.as_ref().is_some_and(Policy::grants_internet_broadly)
+    }
+
+    /// Every way the new policy is wider than the old, as short phrases for a title: allow-all,
+    /// everyone to the internet, every member to everything, tags anyone may apply, exit nodes
+    /// approved without an admin. Empty when nothing widened (or `new` did not parse).
+    pub fn widenings(&self) -> Vec<String> {
+        let (Some(new), old) = (self.new.as_ref(), self.old.as_ref()) else {
+            return Vec::new();
+        };
+        let was = |f: fn(&Policy) -> bool| old.is_some_and(f);
+        let mut out = Vec::new();
+        if new.allows_all() && !was(Policy::allows_all) {
+            out.push("allow all traffic".to_owned());
+        }
+        if new.grants_internet_broadly() && !was(Policy::grants_internet_broadly) {
+            out.push("give everyone internet access".to_owned());
+        }
+        if new.member_reaches_all() && !was(Policy::member_reaches_all) && !new.allows_all() {
+            out.push("let every member reach everything".to_owned());
+        }
+        let old_open = old.map(Policy::open_tags).unwrap_or_default();
+        let opened: Vec<String> = new.open_tags().difference(&old_open).cloned().collect();
+        if !opened.is_empty() {
+            out.push(format!("let anyone apply {}", opened.join(",")));
+        }
+        if new.auto_approves_exit() && !was(Policy::auto_approves_exit) {
+            out.push("auto-approve exit nodes".to_owned());
+        }
+        out
     }
 
     /// Rule lines added and removed (all of them; callers cap what they show).

@@ -1,7 +1,7 @@
 //! Device approval turned off: any device that can log in joins the tailnet at once, so a stolen
 //! login or auth key becomes network access with nobody reviewing the machine.
 
-use crate::detections::common::{by_actor, context, tailnet_setting_changed};
+use crate::detections::common::{by_actor, context, ids, tailnet_setting_changed};
 use crate::engine::registry::Spec;
 use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
 use crate::lake::LakeRow;
@@ -55,6 +55,10 @@ impl Detection for DeviceApprovalDisabled {
         audit(row).map(context).unwrap_or_default()
     }
 
+    fn dedup(&self, row: &LakeRow) -> String {
+        audit(row).map(ids).unwrap_or_default()
+    }
+
     fn tests(&self) -> &'static [TestCase] {
         TESTS
     }
@@ -67,7 +71,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale device approval disabled by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::High,
-            dedup: None,
+            dedup: Some("uodc9f3CNTRL|example.com"),
             context_keys: &["origin", "actor_login_name", "event_name"],
         },
     ),
@@ -75,9 +79,9 @@ const TESTS: &[TestCase] = &[
         "old property name, through the API by an OAuth client",
         r#"{"eventTime":"2025-03-04T17:21:09Z","origin":"CONFIG_API","actor":{"id":"k3F261FC38A07CNTRL","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"id":"example.com","name":"example.com","type":"TAILNET","property":"MACHINE_AUTH_NEEDED"},"action":"DISABLE"}"#,
         Expect::Fire {
-            title: "Tailscale device approval disabled by OAuth client via CONFIG_API",
+            title: "Tailscale device approval disabled by OAuth client k3F261FC38A07CNTRL via CONFIG_API",
             severity: Severity::High,
-            dedup: None,
+            dedup: Some("k3F261FC38A07CNTRL|example.com"),
             context_keys: &["origin", "actor_id", "event_name"],
         },
     ),

@@ -1,7 +1,7 @@
 //! Tailnet DNS changed: whoever sets the nameservers, split-DNS routes or search domains decides
 //! where every node's name lookups go, the classic path to hijacking internal names.
 
-use crate::detections::common::{by_actor, change_context, property_changed};
+use crate::detections::common::{by_actor, change_context, ids, property_changed};
 use crate::engine::registry::Spec;
 use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
 use crate::lake::{AuditRow, LakeRow};
@@ -69,6 +69,10 @@ impl Detection for DnsChanged {
         audit(row).map(change_context).unwrap_or_default()
     }
 
+    fn dedup(&self, row: &LakeRow) -> String {
+        audit(row).map(ids).unwrap_or_default()
+    }
+
     fn tests(&self) -> &'static [TestCase] {
         TESTS
     }
@@ -79,9 +83,9 @@ const TESTS: &[TestCase] = &[
         "nameservers and split DNS changed through the API",
         r#"{"eventTime":"2025-03-04T17:21:09Z","eventGroupID":"4e3d2c1b0a99887766554433221100ff","origin":"CONFIG_API","actor":{"id":"k3F261FC38A07CNTRL","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"id":"example.com","name":"example.com","type":"TAILNET","property":"DNS_CONFIG"},"action":"UPDATE","old":{"nameservers":["1.1.1.1"],"searchPaths":["corp.example.com"]},"new":{"nameservers":["203.0.113.53"],"routes":{"corp.example.com":["203.0.113.53"]},"searchPaths":["corp.example.com"]}}"#,
         Expect::Fire {
-            title: "Tailscale DNS configuration changed by OAuth client via CONFIG_API",
+            title: "Tailscale DNS configuration changed by OAuth client k3F261FC38A07CNTRL via CONFIG_API",
             severity: Severity::Medium,
-            dedup: None,
+            dedup: Some("k3F261FC38A07CNTRL|example.com"),
             context_keys: &["old", "new", "origin", "actor_id", "event_name"],
         },
     ),
@@ -91,7 +95,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale MagicDNS enabled by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::Info,
-            dedup: None,
+            dedup: Some("uodc9f3CNTRL|example.com"),
             context_keys: &["origin", "actor_login_name", "event_name"],
         },
     ),

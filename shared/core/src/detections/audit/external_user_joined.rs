@@ -1,7 +1,7 @@
 //! A user from outside the organisation joined the tailnet or accepted a shared node: every
 //! outsider is access your identity provider does not govern.
 
-use crate::detections::common::{by_actor, context, login_domain};
+use crate::detections::common::{by_actor, context, ids, login_domain};
 use crate::engine::registry::Spec;
 use crate::engine::{audit, ConfigError, Detection, Expect, Meta, ParamDoc, Params, Severity, TestCase, Verdict};
 use crate::lake::{AuditRow, LakeRow};
@@ -138,6 +138,10 @@ impl Detection for ExternalUserJoined {
         ctx
     }
 
+    fn dedup(&self, row: &LakeRow) -> String {
+        audit(row).map(ids).unwrap_or_default()
+    }
+
     fn tests(&self) -> &'static [TestCase] {
         TESTS
     }
@@ -159,9 +163,9 @@ const TESTS: &[TestCase] = &[
         record: r#"{"eventTime":"2025-03-04T17:21:09Z","eventGroupID":"8b7a6c5d4e3f20110099887766554433","origin":"IDENTITY_PROVIDER","actor":{"id":"scim1","type":"SCIM","displayName":"SCIM"},"target":{"id":"uEveCNTRL","name":"eve@gmail.com","type":"USER"},"action":"CREATE"}"#,
         params: ORG,
         expect: Expect::Fire {
-            title: "Tailscale external user eve@gmail.com joined (user created) by SCIM via IDENTITY_PROVIDER",
+            title: "Tailscale external user eve@gmail.com joined (user created) by SCIM scim1 via IDENTITY_PROVIDER",
             severity: Severity::Medium,
-            dedup: None,
+            dedup: Some("scim1|uEveCNTRL"),
             context_keys: &["joining_user", "login_domain", "org_domains", "join", "target_id"],
         },
     },
@@ -173,7 +177,7 @@ const TESTS: &[TestCase] = &[
         expect: Expect::Fire {
             title: "Tailscale external user mallory@contractor.example.net joined (invite accepted) by mallory@contractor.example.net via ADMIN_CONSOLE",
             severity: Severity::Medium,
-            dedup: None,
+            dedup: Some("uMal1CNTRL|inv42CNTRL"),
             context_keys: &["joining_user", "login_domain", "actor_login_name"],
         },
     },
@@ -185,7 +189,7 @@ const TESTS: &[TestCase] = &[
         expect: Expect::Fire {
             title: "Tailscale external user octocat@github joined (node share db-01.tail1a2b.ts.net accepted) by octocat@github via ADMIN_CONSOLE",
             severity: Severity::Medium,
-            dedup: None,
+            dedup: Some("uOcto1CNTRL|nBLYviWLGB21CNTRL"),
             context_keys: &["joining_user", "login_domain", "target_name"],
         },
     },

@@ -12,12 +12,19 @@ pub const META: Meta = Meta {
     id: "Tailscale.AdminConsole.FirstLogin",
     name: "Tailscale admin console login by an actor not seen in 90 days",
     severity: Severity::Low,
-    description: "An actor logged in to the admin console for the first time in the look-back period (default 90 days). New administrators are expected now and then; a dormant account coming back is a classic sign of account takeover.",
+    description: "An actor logged in to the admin console for the first time in the look-back period (default 90 days). New administrators are expected now and then; a dormant account coming back is a classic sign of account takeover. Set learning_until to a date after deployment so the admins who log in during the first weeks are learnt instead of paged.",
     runbook: "1. Check actor_login_name against your list of Tailscale admins and ask the person.\n2. Look at what the actor did next: tailscale_audit rows with the same actor_id in the following hours.\n3. If unexpected, suspend the user in your identity provider and revoke their Tailscale sessions and keys.",
     reference: "https://tailscale.com/kb/1203/audit-logging",
     tags: &["T1078", "T1078.004"],
     dedup_minutes: 24 * 60,
-    params: &[crate::engine::ParamDoc { name: "lookback_days", default: "90", doc: "An actor counts as new when not seen logging in for this many days" }],
+    params: &[
+        crate::engine::ParamDoc { name: "lookback_days", default: "90", doc: "An actor counts as new when not seen logging in for this many days" },
+        crate::engine::ParamDoc {
+            name: "learning_until",
+            default: "0",
+            doc: "Learning period: logins before this UTC date (YYYYMMDD, e.g. 20270115) are recorded but never alert, so deploying tailwatch does not page once for every existing admin. Set it to the deployment date plus two weeks; 0 = no learning period",
+        },
+    ],
     ..Meta::DEFAULT
 };
 
@@ -26,11 +33,23 @@ pub const SPEC: Spec = Spec { meta: &META, build };
 
 fn build(params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
     let lookback_days = u32::try_from(params.u64("lookback_days", 90)?.clamp(1, 3650)).unwrap_or(90);
-    Ok(Box::new(FirstAdminLogin { lookback_days }))
+    let learning_until = params.u64("learning_until", 0)?;
+    Ok(Box::new(FirstAdminLogin {
+        lookback_days,
+        learning_until,
+    }))
 }
 
 struct FirstAdminLogin {
     lookback_days: u32,
+    /// YYYYMMDD; logins on earlier days only teach the state who the admins are.
+    learning_until: u64,
+}
+
+/// The event's UTC date as YYYYMMDD.
+fn event_date(row: &LakeRow) -> u64 {
+    let text = row.standard().p_event_time.rfc3339();
+    text.get(..10).map_or(0, |d| d.replace('-', "").parse().unwrap_or(0))
 }
 
 impl Detection for FirstAdminLogin {
@@ -53,8 +72,9 @@ impl Detection for FirstAdminLogin {
         }
     }
 
-    fn decide(&self, _row: &LakeRow, answer: StateAnswer) -> bool {
-        answer == StateAnswer::FirstSeen(true)
+    fn decide(&self, row: &LakeRow, answer: StateAnswer) -> bool {
+        // The state query above has already recorded the login: during learning it is only learnt.
+        answer == StateAnswer::FirstSeen(true) && event_date(row) >= self.learning_until
     }
 
     fn title(&self, row: &LakeRow) -> String {
@@ -107,6 +127,27 @@ const TESTS: &[TestCase] = &[
         ],
         record: LOGIN,
         params: "",
+        expect: Expect::Fire {
+            title: "First Tailscale admin console login in 90 days by mallory@example.com via ADMIN_CONSOLE",
+            severity: Severity::Low,
+            dedup: Some("u9"),
+            context_keys: &["actor_id"],
+        },
+    },
+    TestCase {
+        name: "near miss: inside the learning period",
+        setup: &[],
+        record: LOGIN,
+        params: "learning_until = 20250318",
+        expect: Expect::Quiet,
+    },
+    TestCase {
+        name: "after the learning period, an admin not seen during it",
+        setup: &[
+            r#"{"eventTime":"2025-03-01T09:00:00Z","origin":"ADMIN_CONSOLE","actor":{"id":"u1","loginName":"alice@example.com"},"target":{"type":"ADMIN_CONSOLE"},"action":"LOGIN"}"#,
+        ],
+        record: LOGIN,
+        params: "learning_until = 20250304",
         expect: Expect::Fire {
             title: "First Tailscale admin console login in 90 days by mallory@example.com via ADMIN_CONSOLE",
             severity: Severity::Low,

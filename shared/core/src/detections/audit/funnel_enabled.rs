@@ -1,7 +1,7 @@
 //! Funnel publishes tailnet services on the public internet: a new `funnel` node attribute turns a
 //! private service into an internet-facing one.
 
-use crate::detections::common::by_actor;
+use crate::detections::common::{by_actor, ids};
 use crate::detections::policy::{is_policy_update, PolicyChange};
 use crate::engine::registry::Spec;
 use crate::engine::{audit, audit_context, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
@@ -75,6 +75,10 @@ impl Detection for FunnelEnabled {
         m.into()
     }
 
+    fn dedup(&self, row: &LakeRow) -> String {
+        audit(row).map(ids).unwrap_or_default()
+    }
+
     fn tests(&self) -> &'static [TestCase] {
         TESTS
     }
@@ -87,7 +91,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale Funnel enabled for tag:web by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::High,
-            dedup: None,
+            dedup: Some("u1|example.com"),
             context_keys: &["funnel_targets_added", "funnel_targets", "actor_login_name", "origin"],
         },
     ),
@@ -95,9 +99,9 @@ const TESTS: &[TestCase] = &[
         "funnel extended from one tag to every member, through the API",
         r#"{"eventTime":"2025-03-04T17:31:00Z","origin":"CONFIG_API","actor":{"id":"k1","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"type":"TAILNET","property":"ACL"},"action":"UPDATE","old":"{\"nodeAttrs\": [{\"target\": [\"tag:web\"], \"attr\": [\"funnel\"]}]}","new":"{\"nodeAttrs\": [{\"target\": [\"tag:web\", \"autogroup:member\"], \"attr\": [\"funnel\"]}]}"}"#,
         Expect::Fire {
-            title: "Tailscale Funnel enabled for autogroup:member by OAuth client via CONFIG_API",
+            title: "Tailscale Funnel enabled for autogroup:member by OAuth client k1 via CONFIG_API",
             severity: Severity::High,
-            dedup: None,
+            dedup: Some("k1|-"),
             context_keys: &["funnel_targets_added"],
         },
     ),

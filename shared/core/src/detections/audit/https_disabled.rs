@@ -1,7 +1,7 @@
 //! HTTPS certificates turned off: tailnet services fall back to plain HTTP or self-signed
 //! certificates, and users learn to click through certificate warnings.
 
-use crate::detections::common::{by_actor, context, tailnet_setting_disabled};
+use crate::detections::common::{by_actor, context, ids, tailnet_setting_disabled};
 use crate::engine::registry::Spec;
 use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
 use crate::lake::LakeRow;
@@ -49,6 +49,10 @@ impl Detection for HttpsDisabled {
         audit(row).map(context).unwrap_or_default()
     }
 
+    fn dedup(&self, row: &LakeRow) -> String {
+        audit(row).map(ids).unwrap_or_default()
+    }
+
     fn tests(&self) -> &'static [TestCase] {
         TESTS
     }
@@ -61,7 +65,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale HTTPS certificates disabled by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::High,
-            dedup: None,
+            dedup: Some("uodc9f3CNTRL|example.com"),
             context_keys: &["origin", "actor_login_name", "event_name", "event_group_id"],
         },
     ),
@@ -69,9 +73,9 @@ const TESTS: &[TestCase] = &[
         "disabled through the API by an OAuth client",
         r#"{"eventTime":"2025-03-04T17:21:09Z","origin":"CONFIG_API","actor":{"id":"k3F261FC38A07CNTRL","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"id":"example.com","name":"example.com","type":"TAILNET","property":"HTTPS"},"action":"DISABLE"}"#,
         Expect::Fire {
-            title: "Tailscale HTTPS certificates disabled by OAuth client via CONFIG_API",
+            title: "Tailscale HTTPS certificates disabled by OAuth client k3F261FC38A07CNTRL via CONFIG_API",
             severity: Severity::High,
-            dedup: None,
+            dedup: Some("k3F261FC38A07CNTRL|example.com"),
             context_keys: &["origin", "actor_id", "actor_type"],
         },
     ),

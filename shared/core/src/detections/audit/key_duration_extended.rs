@@ -1,7 +1,7 @@
 //! The tailnet's maximum node key duration raised: every device goes longer between
 //! re-authentications, so stolen devices and keys stay useful for longer.
 
-use crate::detections::common::{by_actor, change_context, tailnet_setting_changed};
+use crate::detections::common::{by_actor, change_context, ids, tailnet_setting_changed};
 use crate::engine::registry::Spec;
 use crate::engine::{audit, json_value, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
 use crate::lake::{AuditRow, LakeRow};
@@ -127,6 +127,10 @@ impl Detection for KeyDurationExtended {
         ctx
     }
 
+    fn dedup(&self, row: &LakeRow) -> String {
+        audit(row).map(ids).unwrap_or_default()
+    }
+
     fn tests(&self) -> &'static [TestCase] {
         TESTS
     }
@@ -139,7 +143,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale maximum key duration extended from 90 to 180 days by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::Low,
-            dedup: None,
+            dedup: Some("uodc9f3CNTRL|example.com"),
             context_keys: &["old_days", "new_days", "old", "new", "actor_login_name"],
         },
     ),
@@ -147,9 +151,9 @@ const TESTS: &[TestCase] = &[
         "Go durations as strings, through the API",
         r#"{"eventTime":"2025-03-04T17:21:09Z","origin":"CONFIG_API","actor":{"id":"k3F261FC38A07CNTRL","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"id":"example.com","name":"example.com","type":"TAILNET","property":"MAX_KEY_DURATION"},"action":"UPDATE","old":"720h0m0s","new":"4320h0m0s"}"#,
         Expect::Fire {
-            title: "Tailscale maximum key duration extended from 30 to 180 days by OAuth client via CONFIG_API",
+            title: "Tailscale maximum key duration extended from 30 to 180 days by OAuth client k3F261FC38A07CNTRL via CONFIG_API",
             severity: Severity::Low,
-            dedup: None,
+            dedup: Some("k3F261FC38A07CNTRL|example.com"),
             context_keys: &["old_days", "new_days", "origin"],
         },
     ),
@@ -159,7 +163,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale maximum key duration extended from 7 to 14 days by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::Low,
-            dedup: None,
+            dedup: Some("alice@example.com|-"),
             context_keys: &["old_days", "new_days"],
         },
     ),

@@ -1,7 +1,7 @@
 //! Log streaming or flow logging switched off or redirected: the attacker's usual step before
 //! acting, because it blinds this very pipeline.
 
-use crate::detections::common::{by_actor, change_context, property_changed};
+use crate::detections::common::{by_actor, change_context, ids, property_changed};
 use crate::engine::registry::Spec;
 use crate::engine::{audit, json_value, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
 use crate::lake::{AuditRow, LakeRow};
@@ -98,6 +98,10 @@ impl Detection for LogStreamingTampered {
         ctx
     }
 
+    fn dedup(&self, row: &LakeRow) -> String {
+        audit(row).map(ids).unwrap_or_default()
+    }
+
     fn tests(&self) -> &'static [TestCase] {
         TESTS
     }
@@ -108,9 +112,9 @@ const TESTS: &[TestCase] = &[
         "network stream deleted through the API",
         r#"{"eventTime":"2025-03-04T17:21:09Z","eventGroupID":"f846956bdb059dc565e74ad4503580bb","origin":"CONFIG_API","actor":{"id":"k3F261FC38A07CNTRL","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"id":"S8C425331F48BCNTRL","name":"example.com","type":"TAILNET","property":"LOGSTREAM_ENDPOINT"},"action":"DELETE","old":{"provider":"splunk","logstreamType":"network","endpointURL":"https://siem.example.com/services/collector/event"}}"#,
         Expect::Fire {
-            title: "Tailscale network log streaming endpoint deleted by OAuth client via CONFIG_API",
+            title: "Tailscale network log streaming endpoint deleted by OAuth client k3F261FC38A07CNTRL via CONFIG_API",
             severity: Severity::Critical,
-            dedup: None,
+            dedup: Some("k3F261FC38A07CNTRL|S8C425331F48BCNTRL"),
             context_keys: &["old", "old_endpoint", "log_type", "origin", "actor_id"],
         },
     ),
@@ -120,7 +124,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale configuration log streaming endpoint changed by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::High,
-            dedup: None,
+            dedup: Some("uodc9f3CNTRL|S8C425331F48BCNTRL"),
             context_keys: &["old", "new", "old_endpoint", "new_endpoint", "log_type"],
         },
     ),
@@ -130,7 +134,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale network flow logging disabled by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::Critical,
-            dedup: None,
+            dedup: Some("uodc9f3CNTRL|example.com"),
             context_keys: &["origin", "actor_login_name", "event_name"],
         },
     ),
@@ -138,9 +142,9 @@ const TESTS: &[TestCase] = &[
         "exit node flow logging disabled",
         r#"{"eventTime":"2025-03-04T17:21:09Z","origin":"CONFIG_API","actor":{"id":"k3F261FC38A07CNTRL","type":"OAUTH_CLIENT","displayName":"OAuth client"},"target":{"id":"example.com","name":"example.com","type":"TAILNET","property":"LOG_EXIT_FLOWS"},"action":"DISABLE"}"#,
         Expect::Fire {
-            title: "Tailscale exit node flow logging disabled by OAuth client via CONFIG_API",
+            title: "Tailscale exit node flow logging disabled by OAuth client k3F261FC38A07CNTRL via CONFIG_API",
             severity: Severity::Critical,
-            dedup: None,
+            dedup: Some("k3F261FC38A07CNTRL|example.com"),
             context_keys: &["origin", "actor_id"],
         },
     ),

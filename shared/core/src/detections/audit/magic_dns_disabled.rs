@@ -1,7 +1,7 @@
 //! MagicDNS turned off: every node falls back to whatever DNS the network hands it, which an
 //! attacker on that network controls.
 
-use crate::detections::common::{by_actor, context, tailnet_setting_disabled};
+use crate::detections::common::{by_actor, context, ids, tailnet_setting_disabled};
 use crate::engine::registry::Spec;
 use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
 use crate::lake::LakeRow;
@@ -47,6 +47,10 @@ impl Detection for MagicDnsDisabled {
         audit(row).map(context).unwrap_or_default()
     }
 
+    fn dedup(&self, row: &LakeRow) -> String {
+        audit(row).map(ids).unwrap_or_default()
+    }
+
     fn tests(&self) -> &'static [TestCase] {
         TESTS
     }
@@ -59,7 +63,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale MagicDNS disabled by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::High,
-            dedup: None,
+            dedup: Some("u1|example.com"),
             context_keys: &["origin", "actor_login_name", "event_name"],
         },
     ),
@@ -67,9 +71,9 @@ const TESTS: &[TestCase] = &[
         "disabled through the API by an OAuth client",
         r#"{"eventTime":"2025-03-04T17:21:09Z","origin":"CONFIG_API","actor":{"id":"k1","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"type":"TAILNET","property":"MAGIC_DNS"},"action":"DISABLE"}"#,
         Expect::Fire {
-            title: "Tailscale MagicDNS disabled by OAuth client via CONFIG_API",
+            title: "Tailscale MagicDNS disabled by OAuth client k1 via CONFIG_API",
             severity: Severity::High,
-            dedup: None,
+            dedup: Some("k1|-"),
             context_keys: &["origin", "actor_id"],
         },
     ),

@@ -12,7 +12,7 @@ pub const META: Meta = Meta {
     id: "Tailscale.MassDeletion",
     name: "Tailscale mass deletion of users or devices",
     severity: Severity::High,
-    description: "The same actor deleted or suspended at least 10 users or devices (nodes) within 10 minutes. Offboarding scripts do this on purpose; an intruder does it to cause an outage or to remove the administrators who could stop them. Counted per actor across every origin; threshold and period are tunable.",
+    description: "The same actor deleted or suspended at least 10 users or devices (nodes) within 10 minutes. Offboarding scripts do this on purpose; an intruder does it to cause an outage or to remove the administrators who could stop them. Counted per actor (actor.id) across every origin; ephemeral nodes (target.isEphemeral) are not counted, because they are removed by design. Threshold and period are tunable.",
     runbook: "1. List what was removed: tailscale_audit rows with the actor_id of the alert, action DELETE or SUSPEND and target_type USER or NODE in the 10 minutes before p_event_time (target_name).\n2. Ask the actor (actor_login_name, actor_type, origin) or the owner of the API key whether this was a planned offboarding or clean-up.\n3. If not, revoke the actor's sessions and keys at once, restore suspended users on the admin console Users page, and re-enrol deleted devices.",
     reference: "https://tailscale.com/kb/1203/audit-logging",
     tags: &["T1531", "T1485"],
@@ -30,9 +30,12 @@ fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
 
 struct MassDeletion;
 
+/// Ephemeral nodes (CI runners, containers) are deleted by design when they go offline or finish
+/// a job, often dozens at a time: they are not counted.
 fn matches(r: &AuditRow) -> bool {
     matches!(r.action, Action::Delete | Action::Suspend)
         && matches!(r.target_type, Some(TargetType::User | TargetType::Node))
+        && r.target_is_ephemeral != Some(true)
         && r.error.is_none()
 }
 
@@ -93,7 +96,7 @@ const TESTS: &[TestCase] = &[
         record: TENTH,
         params: "",
         expect: Expect::Fire {
-            title: "Mass deletion of Tailscale users and devices by OAuth client via CONFIG_API",
+            title: "Mass deletion of Tailscale users and devices by OAuth client k3F261FC38A07CNTRL via CONFIG_API",
             severity: Severity::High,
             dedup: Some("k3F261FC38A07CNTRL"),
             context_keys: &["action", "target_type", "target_name", "actor_id", "origin"],
@@ -126,6 +129,13 @@ const TESTS: &[TestCase] = &[
         name: "near miss: the tenth deletes an API key, not a user or device",
         setup: DELETIONS,
         record: r#"{"eventTime":"2025-03-04T17:01:40Z","origin":"CONFIG_API","actor":{"id":"k3F261FC38A07CNTRL","type":"OAUTH_CLIENT"},"target":{"id":"kXo4Fd11CNTRL","type":"API_KEY"},"action":"DELETE"}"#,
+        params: "",
+        expect: Expect::Quiet,
+    },
+    TestCase {
+        name: "near miss: the tenth is an ephemeral CI node going away",
+        setup: DELETIONS,
+        record: r#"{"eventTime":"2025-03-04T17:01:40Z","origin":"CONFIG_API","actor":{"id":"k3F261FC38A07CNTRL","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"id":"nCi7CNTRL","name":"ci-runner-7.tail1a2b.ts.net","type":"NODE","isEphemeral":true},"action":"DELETE"}"#,
         params: "",
         expect: Expect::Quiet,
     },

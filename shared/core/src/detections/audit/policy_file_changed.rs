@@ -1,7 +1,7 @@
 //! The policy file is the tailnet's firewall: a change to it can silently open every node to every
 //! other, or hand everyone the internet through an exit node.
 
-use crate::detections::common::by_actor;
+use crate::detections::common::{by_actor, ids};
 use crate::detections::policy::{is_policy_update, Counts, PolicyChange};
 use crate::engine::registry::Spec;
 use crate::engine::{audit, audit_context, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
@@ -12,7 +12,7 @@ pub const META: Meta = Meta {
     id: "Tailscale.PolicyFile.Changed",
     name: "Tailscale policy file changed",
     severity: Severity::Low,
-    description: "The tailnet policy file (ACLs, grants, SSH rules, node attributes) was updated, through any origin. HIGH when the new policy lets any source reach any destination (`*` -> `*:*`, or a grant with src, dst and ip `*`) or lets everyone (`*` or autogroup:member) use exit nodes to reach autogroup:internet, and the old policy did not. The context lists the rules added and removed and the rule counts before and after, not the whole file.",
+    description: "The tailnet policy file (ACLs, grants, SSH rules, node attributes) was updated, through any origin. HIGH when the new policy lets any source reach any destination (`*` -> `*:*`, or a grant with src, dst and ip `*`) or lets everyone (`*` or autogroup:member) use exit nodes to reach autogroup:internet, or lets autogroup:member reach everything (`*:*`), or opens a tag to anyone (tagOwners `*` / autogroup:member), or auto-approves exit nodes (autoApprovers exitNode, or routes for 0.0.0.0/0 or ::/0), and the old policy did not; the title and `widenings` in the context name each. The context lists the rules added and removed and the rule counts before and after, not the whole file.",
     runbook: "1. Read rules_added / rules_removed and counts in the alert context and ask the actor (actor_login_name, origin) why; an API or OAuth origin nobody claims points to a stolen key.\n2. If the change is not intended, restore the previous policy from the old column of the tailscale_audit row (or the policy file's git history) and revoke the actor's keys or sessions.\n3. While the policy was open, look for new connections in tailscale_network (peer_node_id, dst_port) between nodes that could not talk before.",
     reference: "https://tailscale.com/kb/1018/acls",
     tags: &["T1562.004", "T1098"],
@@ -35,13 +35,10 @@ fn update(row: &LakeRow) -> Option<&AuditRow> {
     audit(row).filter(|r| is_policy_update(r))
 }
 
-fn what(change: &PolicyChange) -> &'static str {
-    if change.allow_all_introduced() {
-        "Tailscale policy file changed to allow all traffic"
-    } else if change.internet_introduced() {
-        "Tailscale policy file changed to give everyone internet access"
-    } else {
-        "Tailscale policy file changed"
+fn what(change: &PolicyChange) -> String {
+    match change.widenings().as_slice() {
+        [] => "Tailscale policy file changed".to_owned(),
+        widened => format!("Tailscale policy file changed to {}", widened.join(" and ")),
     }
 }
 
@@ -67,12 +64,12 @@ impl Detection for PolicyFileChanged {
     }
 
     fn title(&self, row: &LakeRow) -> String {
-        update(row).map(|r| by_actor(what(&PolicyChange::of(r)), r)).unwrap_or_default()
+        update(row).map(|r| by_actor(&what(&PolicyChange::of(r)), r)).unwrap_or_default()
     }
 
     fn severity(&self, row: &LakeRow) -> Severity {
         match update(row).map(PolicyChange::of) {
-            Some(c) if c.allow_all_introduced() || c.internet_introduced() => Severity::High,
+            Some(c) if !c.widenings().is_empty() => Severity::High,
             _ => Severity::Low,
         }
     }
@@ -93,11 +90,16 @@ impl Detection for PolicyFileChanged {
         m.insert("sections_changed".into(), change.sections_changed().into());
         m.insert("allow_all_introduced".into(), change.allow_all_introduced().into());
         m.insert("internet_introduced".into(), change.internet_introduced().into());
+        m.insert("widenings".into(), change.widenings().into());
         m.insert(
             "parsed".into(),
             serde_json::json!({ "old": change.old.is_some(), "new": change.new.is_some() }),
         );
         m.into()
+    }
+
+    fn dedup(&self, row: &LakeRow) -> String {
+        audit(row).map(ids).unwrap_or_default()
     }
 
     fn tests(&self) -> &'static [TestCase] {
@@ -112,7 +114,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale policy file changed to allow all traffic by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::High,
-            dedup: None,
+            dedup: Some("u1|example.com"),
             context_keys: &["counts", "rules_added", "rules_removed", "allow_all_introduced", "actor_login_name"],
         },
     ),
@@ -120,9 +122,9 @@ const TESTS: &[TestCase] = &[
         "allow-all grant through the API, HuJSON with comments and trailing commas",
         r#"{"eventTime":"2025-03-04T17:25:02Z","origin":"CONFIG_API","actor":{"id":"k1","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"type":"TAILNET","property":"ACL"},"action":"UPDATE","old":"{\"grants\": [{\"src\": [\"group:eng\"], \"dst\": [\"tag:prod\"], \"ip\": [\"22\"]}]}","new":"// temporary\n{\n  \"grants\": [\n    /* debug */ {\"src\": [\"*\"], \"dst\": [\"*\"], \"ip\": [\"*\"],},\n  ],\n}\n"}"#,
         Expect::Fire {
-            title: "Tailscale policy file changed to allow all traffic by OAuth client via CONFIG_API",
+            title: "Tailscale policy file changed to allow all traffic by OAuth client k1 via CONFIG_API",
             severity: Severity::High,
-            dedup: None,
+            dedup: Some("k1|-"),
             context_keys: &["counts", "rules_added", "origin"],
         },
     ),
@@ -132,8 +134,18 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale policy file changed to give everyone internet access by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::High,
-            dedup: None,
+            dedup: Some("u1|-"),
             context_keys: &["internet_introduced", "rules_added"],
+        },
+    ),
+    TestCase::new(
+        "every member to everything, a tag anyone may apply, exit nodes auto-approved",
+        r#"{"eventTime":"2025-03-04T17:25:02Z","origin":"CONFIG_API","actor":{"id":"kQ8rT2xCNTRL","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"id":"example.com","type":"TAILNET","property":"ACL"},"action":"UPDATE","old":"{\"acls\": [{\"action\": \"accept\", \"src\": [\"group:eng\"], \"dst\": [\"tag:prod:22\"]}], \"tagOwners\": {\"tag:prod\": [\"group:ops\"]}}","new":"{\"acls\": [{\"action\": \"accept\", \"src\": [\"autogroup:member\"], \"dst\": [\"*:*\"]}], \"tagOwners\": {\"tag:prod\": [\"autogroup:member\"]}, \"autoApprovers\": {\"routes\": {\"0.0.0.0/0\": [\"group:eng\"]}}}"}"#,
+        Expect::Fire {
+            title: "Tailscale policy file changed to let every member reach everything and let anyone apply tag:prod and auto-approve exit nodes by OAuth client kQ8rT2xCNTRL via CONFIG_API",
+            severity: Severity::High,
+            dedup: Some("kQ8rT2xCNTRL|example.com"),
+            context_keys: &["widenings", "rules_added", "sections_changed"],
         },
     ),
     TestCase::new(
@@ -142,7 +154,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale policy file changed by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::Low,
-            dedup: None,
+            dedup: Some("u1|-"),
             context_keys: &["counts", "rules_added", "rules_removed", "sections_changed"],
         },
     ),
@@ -152,7 +164,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale policy file changed by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::Low,
-            dedup: None,
+            dedup: Some("u1|-"),
             context_keys: &["counts", "sections_changed"],
         },
     ),

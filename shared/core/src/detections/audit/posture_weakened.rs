@@ -1,7 +1,7 @@
 //! Device posture weakened: access rules that check a device's health (EDR, MDM, OS version)
 //! silently stop checking, letting unmanaged machines through.
 
-use crate::detections::common::{by_actor, change_context, property_changed};
+use crate::detections::common::{by_actor, change_context, ids, property_changed};
 use crate::engine::registry::Spec;
 use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
 use crate::lake::{AuditRow, LakeRow};
@@ -71,6 +71,10 @@ impl Detection for PostureWeakened {
         audit(row).map(change_context).unwrap_or_default()
     }
 
+    fn dedup(&self, row: &LakeRow) -> String {
+        audit(row).map(ids).unwrap_or_default()
+    }
+
     fn tests(&self) -> &'static [TestCase] {
         TESTS
     }
@@ -81,9 +85,9 @@ const TESTS: &[TestCase] = &[
         "EDR integration deleted through the API",
         r#"{"eventTime":"2025-03-04T17:21:09Z","eventGroupID":"1a2b3c4d5e6f708192a3b4c5d6e7f801","origin":"CONFIG_API","actor":{"id":"k3F261FC38A07CNTRL","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"id":"pcrowd1CNTRL","name":"falcon","type":"POSTURE_INTEGRATION"},"action":"DELETE","old":{"provider":"falcon","cloudId":"us-1","clientId":"a1b2c3"}}"#,
         Expect::Fire {
-            title: "Tailscale posture integration falcon deleted by OAuth client via CONFIG_API",
+            title: "Tailscale posture integration falcon deleted by OAuth client k3F261FC38A07CNTRL via CONFIG_API",
             severity: Severity::Medium,
-            dedup: None,
+            dedup: Some("k3F261FC38A07CNTRL|pcrowd1CNTRL"),
             context_keys: &["old", "target_id", "origin", "actor_id"],
         },
     ),
@@ -93,7 +97,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale posture integration changed by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::Medium,
-            dedup: None,
+            dedup: Some("uodc9f3CNTRL|example.com"),
             context_keys: &["old", "new", "actor_login_name"],
         },
     ),
@@ -103,7 +107,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale device posture identity collection disabled by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::Medium,
-            dedup: None,
+            dedup: Some("uodc9f3CNTRL|example.com"),
             context_keys: &["event_name", "origin"],
         },
     ),

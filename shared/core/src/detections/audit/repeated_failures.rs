@@ -78,7 +78,7 @@ const TESTS: &[TestCase] = &[
         record: FIFTH,
         params: "",
         expect: Expect::Fire {
-            title: "Repeated failed Tailscale changes by OAuth client via CONFIG_API",
+            title: "Repeated failed Tailscale changes by OAuth client k3F261FC38A07CNTRL via CONFIG_API",
             severity: Severity::Medium,
             dedup: Some("k3F261FC38A07CNTRL"),
             context_keys: &["error", "event_name", "actor_id", "origin"],

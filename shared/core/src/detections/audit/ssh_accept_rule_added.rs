@@ -1,7 +1,7 @@
 //! A Tailscale SSH `accept` rule for root or any non-root user hands out shell access with no
 //! re-authentication: a quiet way to open servers to new people.
 
-use crate::detections::common::by_actor;
+use crate::detections::common::{by_actor, ids};
 use crate::detections::policy::{canonical, is_accept, is_policy_update, rule_line, strings, PolicyChange, Section};
 use crate::engine::registry::Spec;
 use crate::engine::{audit, audit_context, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
@@ -71,6 +71,10 @@ impl Detection for SshAcceptRuleAdded {
         m.into()
     }
 
+    fn dedup(&self, row: &LakeRow) -> String {
+        audit(row).map(ids).unwrap_or_default()
+    }
+
     fn tests(&self) -> &'static [TestCase] {
         TESTS
     }
@@ -83,7 +87,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale SSH accept rule added by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::Medium,
-            dedup: None,
+            dedup: Some("u1|-"),
             context_keys: &["ssh_rules_added", "actor_login_name", "origin"],
         },
     ),
@@ -91,9 +95,9 @@ const TESTS: &[TestCase] = &[
         "accept for every non-root user, through the API",
         r#"{"eventTime":"2025-03-04T17:33:00Z","origin":"CONFIG_API","actor":{"id":"k1","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"type":"TAILNET","property":"ACL"},"action":"UPDATE","old":"{\"acls\": []}","new":"{\"acls\": [], \"ssh\": [{\"action\": \"accept\", \"src\": [\"autogroup:member\"], \"dst\": [\"tag:prod\"], \"users\": [\"autogroup:nonroot\"]}]}"}"#,
         Expect::Fire {
-            title: "Tailscale SSH accept rule added by OAuth client via CONFIG_API",
+            title: "Tailscale SSH accept rule added by OAuth client k1 via CONFIG_API",
             severity: Severity::Medium,
-            dedup: None,
+            dedup: Some("k1|-"),
             context_keys: &["ssh_rules_added"],
         },
     ),

@@ -78,7 +78,8 @@ const TESTS: &[TestCase] = &[
         "support staff deleted a node, no login name",
         r#"{"eventTime":"2025-03-04T17:21:09Z","origin":"SUPPORT_REQUEST","actor":{"id":"uSupp0rt2CNTRL","type":"USER","displayName":"Tailscale Support"},"target":{"id":"nLaptop42CNTRL","name":"laptop-42.tail1a2b.ts.net","type":"NODE"},"action":"DELETE"}"#,
         Expect::Fire {
-            title: "Tailscale support action NODE.DELETE on laptop-42.tail1a2b.ts.net by Tailscale Support via SUPPORT_REQUEST",
+            title:
+                "Tailscale support action NODE.DELETE on laptop-42.tail1a2b.ts.net by Tailscale Support uSupp0rt2CNTRL via SUPPORT_REQUEST",
             severity: Severity::Medium,
             dedup: Some("uSupp0rt2CNTRL"),
             context_keys: &["origin", "event_name", "target_id"],

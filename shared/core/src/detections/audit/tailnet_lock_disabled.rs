@@ -1,7 +1,7 @@
 //! Tailnet lock turned off: the control plane alone can again add nodes and keys to the tailnet,
 //! removing the one defence against a compromised coordination server or admin account.
 
-use crate::detections::common::{by_actor, context, tailnet_setting_changed};
+use crate::detections::common::{by_actor, context, ids, tailnet_setting_changed};
 use crate::engine::registry::Spec;
 use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
 use crate::lake::LakeRow;
@@ -58,6 +58,10 @@ impl Detection for TailnetLockDisabled {
         audit(row).map(context).unwrap_or_default()
     }
 
+    fn dedup(&self, row: &LakeRow) -> String {
+        audit(row).map(ids).unwrap_or_default()
+    }
+
     fn tests(&self) -> &'static [TestCase] {
         TESTS
     }
@@ -70,7 +74,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale tailnet lock disabled by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::Critical,
-            dedup: None,
+            dedup: Some("uodc9f3CNTRL|example.com"),
             context_keys: &["origin", "actor_login_name", "event_name", "event_group_id"],
         },
     ),
@@ -78,9 +82,9 @@ const TESTS: &[TestCase] = &[
         "deleted from a node, alternate property name",
         r#"{"eventTime":"2025-03-04T17:21:09Z","origin":"NODE","actor":{"id":"nSigner1CNTRL","type":"NODE","loginName":"","displayName":"signer-1.tail1a2b.ts.net","tags":["tag:signer"]},"target":{"id":"example.com","name":"example.com","type":"TAILNET","property":"TAILNET_LOCK"},"action":"DELETE"}"#,
         Expect::Fire {
-            title: "Tailscale tailnet lock deleted by signer-1.tail1a2b.ts.net via NODE",
+            title: "Tailscale tailnet lock deleted by signer-1.tail1a2b.ts.net nSigner1CNTRL via NODE",
             severity: Severity::Critical,
-            dedup: None,
+            dedup: Some("nSigner1CNTRL|example.com"),
             context_keys: &["origin", "actor_id", "actor_type"],
         },
     ),

@@ -1,7 +1,7 @@
 //! Webhook endpoints changed: a new endpoint receives the tailnet's event stream, and a deleted or
 //! re-pointed one stops the notifications responders rely on.
 
-use crate::detections::common::{by_actor, change_context, target_label};
+use crate::detections::common::{by_actor, change_context, ids, target_label};
 use crate::engine::registry::Spec;
 use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
 use crate::lake::{AuditRow, LakeRow};
@@ -59,6 +59,10 @@ impl Detection for WebhookChanged {
         audit(row).map(change_context).unwrap_or_default()
     }
 
+    fn dedup(&self, row: &LakeRow) -> String {
+        audit(row).map(ids).unwrap_or_default()
+    }
+
     fn tests(&self) -> &'static [TestCase] {
         TESTS
     }
@@ -69,9 +73,9 @@ const TESTS: &[TestCase] = &[
         "webhook created through the API",
         r#"{"eventTime":"2025-03-04T17:21:09Z","eventGroupID":"5e4d3c2b1a0998877665544332211000","origin":"CONFIG_API","actor":{"id":"k3F261FC38A07CNTRL","type":"OAUTH_CLIENT","loginName":"","displayName":"OAuth client"},"target":{"id":"wh1CNTRL","name":"https://hooks.example.net/tailscale","type":"WEBHOOK_ENDPOINT"},"action":"CREATE","new":{"endpointUrl":"https://hooks.example.net/tailscale","subscriptions":["nodeCreated","userCreated"]}}"#,
         Expect::Fire {
-            title: "Tailscale webhook https://hooks.example.net/tailscale created by OAuth client via CONFIG_API",
+            title: "Tailscale webhook https://hooks.example.net/tailscale created by OAuth client k3F261FC38A07CNTRL via CONFIG_API",
             severity: Severity::Low,
-            dedup: None,
+            dedup: Some("k3F261FC38A07CNTRL|wh1CNTRL"),
             context_keys: &["new", "target_id", "target_name", "origin", "actor_id"],
         },
     ),
@@ -81,7 +85,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale webhook https://hooks.example.com/tailscale subscribed events changed by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::Low,
-            dedup: None,
+            dedup: Some("uodc9f3CNTRL|wh1CNTRL"),
             context_keys: &["old", "new", "event_name"],
         },
     ),
@@ -91,7 +95,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale webhook https://hooks.example.com/tailscale secret rotated by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::Low,
-            dedup: None,
+            dedup: Some("uodc9f3CNTRL|wh1CNTRL"),
             context_keys: &["event_name", "target_id"],
         },
     ),
@@ -101,7 +105,7 @@ const TESTS: &[TestCase] = &[
         Expect::Fire {
             title: "Tailscale webhook https://hooks.example.com/tailscale deleted by alice@example.com via ADMIN_CONSOLE",
             severity: Severity::Low,
-            dedup: None,
+            dedup: Some("uodc9f3CNTRL|wh1CNTRL"),
             context_keys: &["event_name"],
         },
     ),

@@ -13,7 +13,7 @@ pub const META: Meta = Meta {
     name: "Tailscale exit-node egress spike",
     log_types: &[LogType::Network],
     severity: Severity::Medium,
-    description: "One node sent at least threshold_bytes (default 10 GiB) of exit traffic (through an exit node to the internet) within one clock hour, summed over its flow records. Large uploads to the internet from a single device are rare; data theft and backups to unknown clouds look like this.",
+    description: "One node sent at least threshold_bytes (default 10 GiB) of exit traffic (through an exit node to the internet) within one clock hour, summed over its flow records. Traffic an exit node forwards for its clients (exit entries whose other end is a peer) is not its own upload and is not counted. Large uploads to the internet from a single device are rare; data theft and backups to unknown clouds look like this.",
     runbook: "1. Identify the node (node_name, node_user / node_tags) and ask its owner what it uploaded around window_start.\n2. Sum tx_bytes by hour for node_id in tailscale_network (traffic_kind = 'exit') to see whether this is new, and whether dst_ip is logged (exit-flow logging on) to name the destination.\n3. If unexplained, remove the node's exit-node access in the policy file (autogroup:internet) and investigate the host.",
     reference: "https://tailscale.com/kb/1103/exit-nodes",
     tags: &["T1048", "T1567"],
@@ -45,6 +45,14 @@ fn node_label(row: &NetworkRow) -> String {
     }
 }
 
+/// On the exit node itself, exit entries describe the traffic it forwards for its clients: the
+/// other Tailscale end is a peer (`src` = the client's Tailscale address), and its `tx` is what it
+/// sends back to the client, i.e. the users' downloads. Those bytes are not the exit node's own
+/// upload, so they are not charged to it.
+fn forwarded(r: &NetworkRow) -> bool {
+    r.peer_node_id.is_some()
+}
+
 /// `10 GiB`, `1.5 MiB`, `1000 B`.
 fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -68,7 +76,7 @@ impl Detection for ExitEgressSpike {
 
     fn evaluate(&self, row: &LakeRow) -> Verdict {
         match network(row) {
-            Some(r) if r.traffic_kind == TrafficKind::Exit && r.tx_bytes > 0 => Verdict::Ask(StateQuery::SumOverWindow {
+            Some(r) if r.traffic_kind == TrafficKind::Exit && r.tx_bytes > 0 && !forwarded(r) => Verdict::Ask(StateQuery::SumOverWindow {
                 key: r.node_id.clone(),
                 amount: r.tx_bytes,
                 window_minutes: 60,
@@ -164,6 +172,13 @@ const TESTS: &[TestCase] = &[
         name: "near miss: the earlier 600 bytes were sent 70 minutes before",
         setup: &[r#"{"nodeId":"nLaptop42","start":"2025-03-04T16:30:00Z","exitTraffic":[{"src":"100.92.240.74:0","txBytes":600}]}"#],
         record: r#"{"nodeId":"nLaptop42","start":"2025-03-04T17:40:00Z","exitTraffic":[{"src":"100.92.240.74:0","txBytes":400}]}"#,
+        params: "threshold_bytes = 1000",
+        expect: Expect::Quiet,
+    },
+    TestCase {
+        name: "near miss: an exit node forwarding a user's 2000-byte download",
+        setup: &[],
+        record: r#"{"nodeId":"nExitFra","start":"2025-03-04T17:40:00Z","srcNode":{"nodeId":"nExitFra","name":"exit-fra.ts.net","addresses":["100.99.0.1"],"tags":["tag:exit"]},"dstNodes":[{"nodeId":"nLaptop42","name":"laptop-42.ts.net","addresses":["100.92.240.74"],"user":"alice@example.com"}],"exitTraffic":[{"src":"100.92.240.74:0","txPkts":1500,"txBytes":2000,"rxBytes":80}]}"#,
         params: "threshold_bytes = 1000",
         expect: Expect::Quiet,
     },

@@ -1,6 +1,7 @@
 //! One node touching many distinct host:port pairs in a single ~5 s flow window: a scanner, or
 //! malware enumerating the tailnet.
 
+use super::breadth::Breadth;
 use crate::engine::registry::Spec;
 use crate::engine::{
     network, ConfigError, Detection, Expect, LogType, Meta, ParamDoc, Params, Severity, StateAnswer, StateQuery, TestCase, Verdict,
@@ -13,11 +14,15 @@ pub const META: Meta = Meta {
     name: "Tailscale node scanning the tailnet",
     log_types: &[LogType::Network],
     severity: Severity::Medium,
-    description: "A node initiated connections to at least N distinct (destination address, port) pairs over virtual or subnet traffic within one flow-log window (one record, about 5 seconds). Connections the node answered (its own port lower than the peer's: a server replying to clients' ephemeral ports) do not count. Legitimate services rarely fan out like this; scanners and worms do.",
+    description: "A node initiated connections to at least N distinct (destination address, port) pairs over virtual or subnet traffic within one flow-log window (one record, about 5 seconds). Connections the node answered (its own port lower than the peer's: a server replying to clients' ephemeral ports) do not count. Legitimate services rarely fan out like this; scanners and worms do. One alert per node per hour (dedup: node id and level): MEDIUM from min_targets, HIGH from high_targets; the context carries the count and a sample of the targets. Sources with an allowed tag (a monitoring server scraping every node) never fire.",
     runbook: "1. Identify the node (node_name, node_user / node_tags) and whether it runs a known scanner or monitoring job.\n2. Query tailscale_network for node_id in the window (window_start) to see every target and whether any connection carried data (rx_bytes > 0).\n3. If unexplained, isolate the node: remove it from the tailnet or restrict it in the policy file, and investigate the host.",
     reference: "https://tailscale.com/kb/1219/network-flow-logs",
     tags: &["T1046"],
-    params: &[ParamDoc { name: "min_targets", default: "25", doc: "Distinct (dst ip, dst port) pairs in one record that make a scan" }],
+    params: &[
+        ParamDoc { name: "min_targets", default: "25", doc: "Distinct (dst ip, dst port) pairs in one record that make a scan (MEDIUM)" },
+        ParamDoc { name: "high_targets", default: "100", doc: "Distinct (dst ip, dst port) pairs in one record that make a HIGH" },
+        ParamDoc { name: "allowed_source_tags", default: "[]", doc: "Nodes with any of these tags (e.g. tag:monitoring) never fire" },
+    ],
     ..Meta::DEFAULT
 };
 
@@ -25,13 +30,30 @@ pub const META: Meta = Meta {
 pub const SPEC: Spec = Spec { meta: &META, build };
 
 fn build(params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
+    let min_targets = params.u64("min_targets", 25)?.max(2);
     Ok(Box::new(PortScan {
-        min_targets: params.u64("min_targets", 25)?.max(2),
+        min_targets,
+        high_targets: params.u64("high_targets", 100)?.max(min_targets),
+        allowed_source_tags: params.strings("allowed_source_tags", &[])?,
+        breadth: Breadth::default(),
     }))
 }
 
 struct PortScan {
     min_targets: u64,
+    high_targets: u64,
+    allowed_source_tags: Vec<String>,
+    breadth: Breadth,
+}
+
+impl PortScan {
+    fn level(&self, targets: u64) -> Severity {
+        if targets >= self.high_targets {
+            Severity::High
+        } else {
+            Severity::Medium
+        }
+    }
 }
 
 fn node_label(row: &crate::lake::NetworkRow) -> String {
@@ -63,7 +85,7 @@ impl Detection for PortScan {
         let (Some(ip), Some(port)) = (&r.dst_ip, r.dst_port) else {
             return Verdict::No;
         };
-        if answers_a_connection(r.src_port, port) {
+        if answers_a_connection(r.src_port, port) || r.node_tags.iter().any(|t| self.allowed_source_tags.contains(t)) {
             return Verdict::No;
         }
         // All rows of one record share the node and the window start: that pair is the record.
@@ -75,8 +97,14 @@ impl Detection for PortScan {
         })
     }
 
-    fn decide(&self, _row: &LakeRow, answer: StateAnswer) -> bool {
-        matches!(answer, StateAnswer::Distinct(n) if n >= self.min_targets)
+    fn decide(&self, row: &LakeRow, answer: StateAnswer) -> bool {
+        let StateAnswer::Distinct(n) = answer else { return false };
+        self.breadth.remember(row, n);
+        n >= self.min_targets
+    }
+
+    fn severity(&self, row: &LakeRow) -> Severity {
+        self.level(self.breadth.of(row))
     }
 
     fn title(&self, row: &LakeRow) -> String {
@@ -86,7 +114,9 @@ impl Detection for PortScan {
     }
 
     fn dedup(&self, row: &LakeRow) -> String {
-        network(row).map(|r| r.node_id.clone()).unwrap_or_default()
+        network(row)
+            .map(|r| format!("{}|{}", r.node_id, self.level(self.breadth.of(row))))
+            .unwrap_or_default()
     }
 
     fn context(&self, row: &LakeRow) -> serde_json::Value {
@@ -97,6 +127,7 @@ impl Detection for PortScan {
             "node_user": r.node_user,
             "node_tags": r.node_tags,
             "window_start": r.window_start,
+            "targets": self.breadth.of(row),
             "min_targets": self.min_targets,
         })
     }
@@ -118,9 +149,34 @@ const TESTS: &[TestCase] = &[
         expect: Expect::Fire {
             title: "Possible port scan from laptop-7.ts.net (nScan)",
             severity: Severity::Medium,
-            dedup: Some("nScan"),
+            dedup: Some("nScan|MEDIUM"),
             context_keys: &["node_id", "window_start", "state"],
         },
+    },
+    TestCase {
+        name: "five targets with high_targets = 5: HIGH",
+        setup: &[],
+        record: r#"{"nodeId":"nScan","start":"2025-03-04T17:40:00Z","srcNode":{"nodeId":"nScan","name":"laptop-7.ts.net"},"virtualTraffic":[
+            {"proto":6,"src":"100.64.0.9:40000","dst":"100.64.0.1:22"},{"proto":6,"src":"100.64.0.9:40001","dst":"100.64.0.1:80"},
+            {"proto":6,"src":"100.64.0.9:40002","dst":"100.64.0.2:22"},{"proto":6,"src":"100.64.0.9:40003","dst":"100.64.0.3:443"},
+            {"proto":6,"src":"100.64.0.9:40004","dst":"100.64.0.4:3389"}]}"#,
+        params: "min_targets = 3\nhigh_targets = 5",
+        expect: Expect::Fire {
+            title: "Possible port scan from laptop-7.ts.net (nScan)",
+            severity: Severity::High,
+            dedup: Some("nScan|HIGH"),
+            context_keys: &["targets", "state"],
+        },
+    },
+    TestCase {
+        name: "near miss: a monitoring server scraping five nodes (allowed tag)",
+        setup: &[],
+        record: r#"{"nodeId":"nProm","start":"2025-03-04T17:40:00Z","srcNode":{"nodeId":"nProm","tags":["tag:monitoring"]},"virtualTraffic":[
+            {"proto":6,"src":"100.64.0.9:40000","dst":"100.64.0.1:9100"},{"proto":6,"src":"100.64.0.9:40001","dst":"100.64.0.2:9100"},
+            {"proto":6,"src":"100.64.0.9:40002","dst":"100.64.0.3:9100"},{"proto":6,"src":"100.64.0.9:40003","dst":"100.64.0.4:9100"},
+            {"proto":6,"src":"100.64.0.9:40004","dst":"100.64.0.5:9100"}]}"#,
+        params: "min_targets = 5\nallowed_source_tags = [\"tag:monitoring\"]",
+        expect: Expect::Quiet,
     },
     TestCase {
         name: "near miss: four targets",
@@ -151,7 +207,7 @@ const TESTS: &[TestCase] = &[
         expect: Expect::Fire {
             title: "Possible port scan from nRouter",
             severity: Severity::Medium,
-            dedup: Some("nRouter"),
+            dedup: Some("nRouter|MEDIUM"),
             context_keys: &["node_id", "window_start", "state"],
         },
     },
