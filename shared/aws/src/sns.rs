@@ -43,7 +43,7 @@ impl AlertSink for SnsAlertSink {
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
-            .subject(alert.subject())
+            .subject(alert.sns_subject())
             .message(alert.sns_message())
             .message_structure("json")
             .message_attributes("severity", attr(alert.severity.as_str())?)

@@ -172,9 +172,10 @@ async fn end_to_end_from_http_to_pagerduty_shaped_sns() {
         .iter()
         .find(|m| m["Subject"].as_str().is_some_and(|s| s.contains("MagicDNS")))
         .expect("MagicDNS alert on SNS");
+    // `ALARM: ` first: PagerDuty's Amazon CloudWatch integration acts only on such subjects.
     assert_eq!(
         magic["Subject"],
-        "[HIGH] Tailscale MagicDNS disabled by alice@example.com via ADMIN_CONSOLE"
+        "ALARM: [HIGH] Tailscale MagicDNS disabled by alice@example.com via ADMIN_CONSOLE"
     );
     assert_eq!(magic["MessageAttributes"]["severity"]["Value"], "HIGH");
     assert_eq!(magic["MessageAttributes"]["rule_id"]["Value"], "Tailscale.MagicDNS.Disabled");
