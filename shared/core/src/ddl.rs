@@ -14,6 +14,10 @@ pub const LAKE_BUCKET_PLACEHOLDER: &str = "${LakeBucket}";
 
 /// First day partition projection enumerates (`projection.dt.range`); nothing older exists.
 pub const PROJECTION_START: &str = "2024-01-01";
+/// Last `dt` partition projection generates: tomorrow (UTC), not `NOW`. Rows are partitioned by
+/// event time, and a node whose clock runs ahead writes rows dated later than the query's `NOW`;
+/// with `NOW` as the end they are stored but invisible to every Athena query.
+pub const PROJECTION_END: &str = "NOW+1DAYS";
 
 /// The Athena SerDe. OpenX rather than Hive's `JsonSerDe`: it parses our `YYYY-MM-DD HH:MM:SS.fff`
 /// text into `timestamp` and returns nested JSON (alert payloads) as its text in a `string`
@@ -133,7 +137,7 @@ pub fn athena_table_properties(table: &Table) -> Vec<(&'static str, String)> {
         ("projection.enabled", "true".to_string()),
         ("projection.dt.type", "date".to_string()),
         ("projection.dt.format", "yyyy-MM-dd".to_string()),
-        ("projection.dt.range", format!("{PROJECTION_START},NOW")),
+        ("projection.dt.range", format!("{PROJECTION_START},{PROJECTION_END}")),
         ("projection.dt.interval", "1".to_string()),
         ("projection.dt.interval.unit", "DAYS".to_string()),
         ("projection.hour.type", "integer".to_string()),
@@ -360,7 +364,7 @@ mod tests {
                 "'projection.enabled' = 'true'",
                 "'projection.dt.type' = 'date'",
                 "'projection.dt.format' = 'yyyy-MM-dd'",
-                "'projection.dt.range' = '2024-01-01,NOW'",
+                "'projection.dt.range' = '2024-01-01,NOW+1DAYS'",
                 "'projection.dt.interval.unit' = 'DAYS'",
                 "'projection.hour.type' = 'integer'",
                 "'projection.hour.range' = '0,23'",
