@@ -180,6 +180,8 @@ async fn end_to_end_from_http_to_pagerduty_shaped_sns() {
     assert_eq!(magic["MessageAttributes"]["severity"]["Value"], "HIGH");
     assert_eq!(magic["MessageAttributes"]["rule_id"]["Value"], "Tailscale.MagicDNS.Disabled");
     assert_eq!(magic["MessageAttributes"]["log_type"]["Value"], "Tailscale.Audit");
+    // The first HIGH alert of this instance is email-eligible (the email cap, shared/aws/src/sns.rs).
+    assert!(messages.iter().any(|m| m["MessageAttributes"]["email"]["Value"] == "yes"));
     let alert: serde_json::Value = serde_json::from_str(magic["Message"].as_str().unwrap()).expect("the default message is the alert JSON");
     assert_eq!(alert["id"], "Tailscale.MagicDNS.Disabled");
     assert_eq!(alert["type"], "RULE");
