@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use lambda_http::request::{from_str, RequestContext};
 use lambda_http::RequestExt;
-use tailwatch_core::pipeline::ingest::{ingest, HecResponse, IngestRequest, IngestReport, Tokens};
+use tailwatch_core::pipeline::ingest::{ingest, HecResponse, IngestReport, IngestRequest, Tokens};
 use tailwatch_core::ports::{PortError, QuarantineSink, RawStore};
 use tailwatch_core::quarantine::QuarantineRow;
 use tailwatch_core::time::Timestamp;
@@ -49,7 +49,12 @@ const EVENTS: &[(&str, Front, u16, Option<&str>)] = &[
     ("ingest-rest-json-identity.json", Front::Rest, 200, Some("audit-stream.hec")),
     ("ingest-rest-json-gzip.json", Front::Rest, 200, Some("network-stream.hec.gz")),
     ("ingest-rest-json-zstd.json", Front::Rest, 200, Some("audit-stream.hec.zst")),
-    ("ingest-rest-octet-stream-gzip.json", Front::Rest, 200, Some("network-stream.hec.gz")),
+    (
+        "ingest-rest-octet-stream-gzip.json",
+        Front::Rest,
+        200,
+        Some("network-stream.hec.gz"),
+    ),
     ("ingest-rest-octet-stream-zstd.json", Front::Rest, 200, Some("audit-stream.hec.zst")),
     ("ingest-rest-text-json-identity.json", Front::Rest, 200, Some("audit-stream.hec")),
     ("ingest-rest-text-decoded-gzip.json", Front::Rest, 415, None),
@@ -119,7 +124,11 @@ async fn each_event_parses_and_ingests_with_its_exact_bytes() {
             assert_eq!(resp, direct, "{file}");
         } else {
             assert_eq!(resp.code(), 6, "{file}");
-            assert!(resp.body.contains("application/octet-stream"), "{file}: says what to change: {}", resp.body);
+            assert!(
+                resp.body.contains("application/octet-stream"),
+                "{file}: says what to change: {}",
+                resp.body
+            );
             assert!(raw.0.lock().unwrap().is_empty(), "{file}: nothing stored");
             assert!(quarantine.0.lock().unwrap().is_empty(), "{file}: garbage is not quarantined");
         }

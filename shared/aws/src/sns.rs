@@ -92,12 +92,18 @@ mod tests {
 
     #[test]
     fn one_email_eligible_alert_per_severity_per_interval() {
-        let conf = aws_sdk_sns::Config::builder().behavior_version(aws_sdk_sns::config::BehaviorVersion::latest()).build();
+        let conf = aws_sdk_sns::Config::builder()
+            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .build();
         let sink = SnsAlertSink::new(aws_sdk_sns::Client::from_conf(conf), "arn:aws:sns:us-east-1:123456789012:t");
         let t0 = Instant::now();
         assert_eq!(sink.email_slot("HIGH", t0), "yes");
         assert_eq!(sink.email_slot("HIGH", t0 + Duration::from_millis(10)), "capped");
-        assert_eq!(sink.email_slot("CRITICAL", t0 + Duration::from_millis(10)), "yes", "each severity has its own slot");
+        assert_eq!(
+            sink.email_slot("CRITICAL", t0 + Duration::from_millis(10)),
+            "yes",
+            "each severity has its own slot"
+        );
         assert_eq!(sink.email_slot("HIGH", t0 + EMAIL_INTERVAL), "yes");
         // Clones (one per invocation) share the instance's slots.
         assert_eq!(sink.clone().email_slot("CRITICAL", t0 + Duration::from_millis(20)), "capped");

@@ -451,7 +451,10 @@ mod tests {
     fn replacement_characters_in_json_or_plain_garbage_are_not_taken_for_text_decoding() {
         // A JSON body may carry U+FFFD in a string; with a wrong header it is still accepted.
         let json = "{\"event\":\"caf\u{fffd}\"}".as_bytes();
-        assert_eq!(decode_body(json, Some("gzip"), &DecodeLimits::default()).unwrap().1, Compression::Identity);
+        assert_eq!(
+            decode_body(json, Some("gzip"), &DecodeLimits::default()).unwrap().1,
+            Compression::Identity
+        );
         // Garbage without a compression header or mangled magic stays what it was.
         let garbage = "hello \u{fffd} there".as_bytes();
         assert!(decode_body(garbage, None, &DecodeLimits::default()).is_ok());
