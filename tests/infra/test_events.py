@@ -27,23 +27,74 @@ def s3_record(sqs_event):
     return s3
 
 
-def test_ingest_event_carries_the_fixture_body_and_basic_auth():
-    e = load("ingest-apigw-v2.json")
-    assert e["version"] == "2.0" and e["isBase64Encoded"] is True
-    body = base64.b64decode(e["body"])
-    assert body == (FIXTURES / "audit-stream.hec").read_bytes()
-    h = e["headers"]
-    assert h["content-type"] == "application/json" and int(h["content-length"]) == len(body)
-    scheme, creds = h["authorization"].split(" ")
-    assert scheme == "Basic" and base64.b64decode(creds) == b"user:example-token"
-    assert e["routeKey"] == e["requestContext"]["routeKey"] == "POST /services/collector/event"
-    assert e["rawPath"] == e["requestContext"]["http"]["path"] == "/services/collector/event"
-    assert e["requestContext"]["http"]["method"] == "POST" and e["requestContext"]["stage"] == "$default"
-    routes = {
-        f"{ev['Properties']['Method']} {ev['Properties']['Path']}"
+import sys  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "infra"))
+import ingest_events  # noqa: E402
+
+
+def rest_routes():
+    return {
+        (ev["Properties"]["Method"], ev["Properties"]["Path"])
         for ev in load_template()["Resources"]["IngestFunction"]["Properties"]["Events"].values()
     }
-    assert e["routeKey"] in routes
+
+
+def test_ingest_events_are_current_and_one_per_combination():
+    """events/ingest-*.json are what infra/ingest_events.py writes (run it after changing it)."""
+    names = sorted(p.name for p in EVENTS.glob("ingest-*.json"))
+    assert names == sorted([*ingest_events.CASES, "ingest-apigw-v2-text.json"])
+    for name, (fixture, ctype, enc, mode, _) in ingest_events.CASES.items():
+        assert load(name) == json.loads(json.dumps(ingest_events.rest_event(name, fixture, ctype, enc, mode))), name
+    assert load("ingest-apigw-v2-text.json") == json.loads(json.dumps(ingest_events.http_api_event()))
+    combos = {(ctype, enc, mode) for _, ctype, enc, mode, _ in ingest_events.CASES.values()}
+    # Both Content-Types that matter (JSON, which an HTTP API would text-decode, and binary), each
+    # Content-Encoding, the exact bytes (base64) and the text cases.
+    for ctype in ("application/json", "application/octet-stream"):
+        for enc in ("gzip", "zstd"):
+            assert (ctype, enc, "base64") in combos
+    assert ("application/json", None, "base64") in combos and ("application/json", None, "text") in combos
+    assert {enc for _, enc, mode in combos if mode == "text-decoded"} == {"gzip", "zstd"}
+
+
+def test_rest_events_carry_the_fixture_bytes_and_basic_auth():
+    for name, (fixture, ctype, enc, mode, status) in ingest_events.CASES.items():
+        e = load(name)
+        # The REST API (v1 proxy) event shape, on a route of the template.
+        assert e["httpMethod"] == "POST" and e["requestContext"]["httpMethod"] == "POST"
+        assert e["resource"] == e["requestContext"]["resourcePath"] == "/{proxy+}"
+        assert ("ANY", e["resource"]) in rest_routes()
+        assert e["requestContext"]["stage"] == "ingest"
+        assert e["requestContext"]["path"] == "/ingest" + e["path"]
+        h = e["headers"]
+        assert {k: [v] for k, v in h.items()} == e["multiValueHeaders"]
+        assert h["Content-Type"] == ctype and h.get("Content-Encoding") == enc
+        scheme, creds = h["Authorization"].split(" ")
+        assert scheme == "Basic" and base64.b64decode(creds) == b"user:example-token"
+        raw = (FIXTURES / fixture).read_bytes()
+        assert int(h["Content-Length"]) == len(raw)
+        if mode == "base64":
+            # Binary media type */*: every body base64, byte-exact, whatever the Content-Type.
+            assert e["isBase64Encoded"] is True and base64.b64decode(e["body"]) == raw, name
+            assert status == 200
+        elif mode == "text":
+            assert e["isBase64Encoded"] is False and e["body"].encode() == raw, name
+            assert status == 200
+        else:
+            # What a front that decodes bodies as UTF-8 hands on: the compressed bytes are lost.
+            body = e["body"].encode()
+            assert e["isBase64Encoded"] is False and body != raw and b"\xef\xbf\xbd" in body, name
+            assert not body.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd"))
+            assert status == 415
+
+
+def test_http_api_event_is_text_for_json():
+    """An HTTP API sends an application/json body as text (isBase64Encoded false), never base64."""
+    e = load("ingest-apigw-v2-text.json")
+    assert e["version"] == "2.0" and e["isBase64Encoded"] is False
+    assert e["headers"]["content-type"] == "application/json"
+    assert e["body"].encode() == (FIXTURES / "audit-stream.hec").read_bytes()
+    assert e["routeKey"] == e["requestContext"]["routeKey"] == "POST /services/collector/event"
 
 
 def test_normalize_event_is_a_raw_bucket_notification_with_an_encoded_key():

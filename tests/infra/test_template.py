@@ -14,7 +14,7 @@ import tomllib
 import jq
 import pytest
 
-from infra_support import ROOT, TEMPLATE, athena_tables, load_template, resources
+from infra_support import QUERIES, ROOT, TEMPLATE, athena_tables, load_template, resources
 
 BIN = pathlib.Path(sys.executable).parent
 
@@ -35,7 +35,7 @@ ENV_CONTRACT = {
         "RUST_LOG": "info",
     },
     "detect": {
-        "LAKE_BUCKET": {"Ref": "LakeBucket"},
+        # No LAKE_BUCKET: detect reads the bucket from each S3 notification.
         "FIREHOSE_STREAM": {"Ref": "LakeFirehose"},
         "ALERT_STATE_TABLE": {"Ref": "AlertStateTable"},
         "ALERT_TOPIC_ARN": {"Ref": "AlertTopic"},
@@ -80,7 +80,6 @@ PERMISSIONS = {
         ("dynamodb:GetItem", "AlertStateTable.Arn"),
         ("dynamodb:PutItem", "AlertStateTable.Arn"),
         ("dynamodb:UpdateItem", "AlertStateTable.Arn"),
-        ("dynamodb:Query", "AlertStateTable.Arn"),
         ("sns:Publish", "AlertTopic"),
         ("firehose:PutRecordBatch", "LakeFirehose.Arn"),
         ("kms:GenerateDataKey", "DataKey.Arn"),
@@ -222,7 +221,9 @@ def test_no_wildcard_resources_or_actions_except_key_policies_and_object_paths(t
 
 def test_lake_notifications_only_for_the_tailscale_tables(template):
     lake = template["Resources"]["LakeBucket"]["Properties"]["NotificationConfiguration"]
-    assert set(lake) == {"QueueConfigurations"}
+    assert set(lake) == {"QueueConfigurations", "EventBridgeConfiguration"}
+    # EventBridge gets the bucket's events for the firehose-errors/ alarm; it invokes nothing.
+    assert lake["EventBridgeConfiguration"] == {"EventBridgeEnabled": True}
     prefixes = []
     for q in lake["QueueConfigurations"]:
         assert q["Event"] == "s3:ObjectCreated:*"
@@ -372,21 +373,65 @@ def test_firehose_routes_rows_like_the_local_lake(template, replay):
         assert got == [{"table": t, "dt": d, "hour": h} for t, d, h, _ in rows]
 
 
-def test_alarms_cover_dlqs_errors_firehose_and_silence(template):
+def test_alarms_cover_every_silent_failure_and_go_to_the_ops_topic(template):
     alarms = resources(template, "AWS::CloudWatch::Alarm")
-    for a in alarms.values():
-        assert a["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}]
+    for rid, a in alarms.items():
+        # ALARM and OK to the ops topic: PagerDuty opens and resolves incidents from both.
+        assert a["Properties"]["AlarmActions"] == [{"Ref": "OpsTopic"}], rid
+        assert a["Properties"]["OKActions"] == [{"Ref": "OpsTopic"}], rid
     by_target = {}
     for rid, a in alarms.items():
         p = a["Properties"]
-        for d in p.get("Dimensions", []):
-            by_target.setdefault((p["Namespace"], p["MetricName"], ref_name(d["Value"])), []).append(rid)
+        metrics = [(p["Namespace"], p["MetricName"], p.get("Dimensions", []))] if "MetricName" in p else [
+            (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"], m["MetricStat"]["Metric"].get("Dimensions", []))
+            for m in p["Metrics"]
+            if "MetricStat" in m
+        ]
+        for ns, name, dims in metrics:
+            for d in dims or [{"Value": ""}]:
+                by_target.setdefault((ns if isinstance(ns, str) else ref_name(ns), name, ref_name(d["Value"])), []).append(rid)
     for dlq in ("RawDeadLetterQueue.QueueName", "LakeDeadLetterQueue.QueueName"):
         assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", dlq) in by_target
+    for queue in ("RawQueue.QueueName", "LakeQueue.QueueName"):
+        [rid] = by_target[("AWS/SQS", "ApproximateAgeOfOldestMessage", queue)]
+        # Well before the queues' 4-day retention drops the backlog.
+        assert alarms[rid]["Properties"]["Threshold"] <= 6 * 3600
+        assert template["Resources"][queue.split(".")[0]]["Properties"]["MessageRetentionPeriod"] == 4 * 86400
     for fn in ("IngestFunction", "NormalizeFunction", "DetectFunction"):
         assert ("AWS/Lambda", "Errors", fn) in by_target
     assert ("AWS/Firehose", "DeliveryToS3.DataFreshness", "LakeFirehose") in by_target
     assert ("AWS/Firehose", "DeliveryToS3.Success", "LakeFirehose") in by_target
+    assert ("AWS/Firehose", "PartitionCountExceeded", "LakeFirehose") in by_target
+    assert ("AWS/DynamoDB", "ReadThrottleEvents", "AlertStateTable") in by_target
+    assert ("AWS/DynamoDB", "WriteThrottleEvents", "AlertStateTable") in by_target
+    assert ("AWS/SNS", "NumberOfNotificationsFailed", "AlertTopic.TopicName") in by_target
+    assert ("AWS/SNS", "NumberOfNotificationsFailed", "OpsTopic.TopicName") in by_target
+    assert ("AWS/ApiGateway", "5XXError", "tailwatch-${AWS::StackName}") in by_target
+
+    # Init failures: a metric filter on each function's log group feeds one alarm.
+    res = template["Resources"]
+    filters = resources(template, "AWS::Logs::MetricFilter")
+    assert {f["Properties"]["LogGroupName"]["Ref"] for f in filters.values()} == {"IngestLogGroup", "NormalizeLogGroup", "DetectLogGroup"}
+    for f in filters.values():
+        assert f["Properties"]["FilterPattern"] == '"INIT_REPORT" "Status: error"'
+        [t] = f["Properties"]["MetricTransformations"]
+        assert (t["MetricNamespace"], t["MetricName"]) == ({"Fn::Sub": "tailwatch/${AWS::StackName}"}, "FunctionInitErrors")
+    init = res["FunctionInitErrorsAlarm"]["Properties"]
+    assert (init["MetricName"], init["Statistic"], init["Threshold"]) == ("FunctionInitErrors", "Sum", 0)
+
+    # New objects under firehose-errors/: S3 -> EventBridge rule (logged) -> MatchedEvents alarm.
+    rule = res["FirehoseErrorObjectsRule"]["Properties"]
+    assert rule["EventPattern"] == {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": [{"Ref": "LakeBucket"}]}, "object": {"key": [{"prefix": "firehose-errors/"}]}},
+    }
+    assert res["LakeFirehose"]["Properties"]["ExtendedS3DestinationConfiguration"]["ErrorOutputPrefix"].startswith("firehose-errors/")
+    assert ("AWS/Events", "MatchedEvents", "FirehoseErrorObjectsRule") in by_target
+    policy = json.loads(res["FirehoseErrorsLogPolicy"]["Properties"]["PolicyDocument"]["Fn::Sub"].replace("${FirehoseErrorsLogGroup.Arn}", "g").replace("${FirehoseErrorObjectsRule.Arn}", "r"))
+    [st] = policy["Statement"]
+    assert st["Condition"] == {"ArnEquals": {"aws:SourceArn": "r"}} and st["Resource"] == "g"
+
     nodata = alarms["NoDataAlarm"]["Properties"]
     assert nodata["MetricName"] == "Invocations" and nodata["Statistic"] == "Sum"
     assert nodata["TreatMissingData"] == "breaching"
@@ -394,49 +439,141 @@ def test_alarms_cover_dlqs_errors_firehose_and_silence(template):
     assert nodata["Period"] == 3600
     assert nodata["EvaluationPeriods"] == nodata["DatapointsToAlarm"] == {"Ref": "NoDataHours"}
     assert template["Parameters"]["NoDataHours"]["MaxValue"] <= 24, "an alarm spans at most one day"
+
+    # The dashboard shows every alarm and the metrics behind the new ones.
     [dashboard] = resources(template, "AWS::CloudWatch::Dashboard").values()
     body, variables = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
     names = set(re.findall(r"\$\{([\w:.]+)\}", body))
-    assert names - set(variables) <= {"AWS::Region", "HttpApi", "IngestFunction", "NormalizeFunction", "DetectFunction", "LakeFirehose", "AlertStateTable"}
+    assert names - set(variables) <= {"AWS::Region", "AWS::StackName", "IngestFunction", "NormalizeFunction", "DetectFunction", "LakeFirehose", "AlertStateTable", "FirehoseErrorObjectsRule"} | {f"{a}.Arn" for a in alarms}
+    assert {f"{a}.Arn" for a in alarms} <= names, "every alarm is on the dashboard"
+    for metric in ("ApproximateAgeOfOldestMessage", "PartitionCountExceeded", "MatchedEvents", "ReadThrottleEvents", "WriteThrottleEvents", "NumberOfNotificationsFailed", "FunctionInitErrors", "5XXError"):
+        assert f'"{metric}"' in body, metric
     widgets = json.loads(re.sub(r"\$\{[\w:.]+\}", "x", body))["widgets"]
-    assert len(widgets) >= 5
+    assert len(widgets) >= 6
 
 
-def test_http_api_routes_throttling_and_access_logs(template):
-    api = template["Resources"]["HttpApi"]["Properties"]
-    assert api["DefaultRouteSettings"] == {
-        "ThrottlingBurstLimit": {"Ref": "ThrottleBurstLimit"},
-        "ThrottlingRateLimit": {"Ref": "ThrottleRateLimit"},
-    }
-    assert api["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
-    fmt = api["AccessLogSettings"]["Format"]
+def test_rest_api_passes_exact_bytes_throttles_and_logs_no_token(template):
+    res = template["Resources"]
+    assert not resources(template, "AWS::Serverless::HttpApi"), "an HTTP API decodes application/json bodies as text"
+    api = res["IngestApi"]
+    assert api["Type"] == "AWS::Serverless::Api"
+    props = api["Properties"]
+    # */* (SAM spells the slash ~1): every body reaches ingest base64, byte-exact.
+    assert props["BinaryMediaTypes"] == ["*~1*"]
+    assert props["EndpointConfiguration"] == {"Type": "REGIONAL"}
+    assert props["StageName"] == "ingest"
+    assert props["Name"] == {"Fn::Sub": "tailwatch-${AWS::StackName}"}
+    [ms] = props["MethodSettings"]
+    assert ms["ThrottlingBurstLimit"] == {"Ref": "ThrottleBurstLimit"} and ms["ThrottlingRateLimit"] == {"Ref": "ThrottleRateLimit"}
+    assert ms["DataTraceEnabled"] is False, "execution traces would log the Authorization header"
+    assert props["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    fmt = props["AccessLogSetting"]["Format"]
     json.loads(fmt.replace("$context.", "context."))  # a JSON object per request
     assert "authorization" not in fmt.lower() and "header" not in fmt.lower(), "the token must never reach a log"
+    # Access logs need the account's API Gateway CloudWatch role; it outlives the stack.
+    assert api["DependsOn"] == "ApiGatewayAccount"
+    assert res["ApiGatewayAccount"]["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayLogsRole", "Arn"]}
+    assert res["ApiGatewayLogsRole"]["DeletionPolicy"] == "Retain"
     routes = set()
     for event in functions(template)["ingest"]["Properties"]["Events"].values():
-        assert event["Type"] == "HttpApi"
+        assert event["Type"] == "Api"
         p = event["Properties"]
-        assert p["ApiId"] == {"Ref": "HttpApi"} and p["PayloadFormatVersion"] == "2.0"
+        assert p["RestApiId"] == {"Ref": "IngestApi"}
         routes.add(f"{p['Method']} {p['Path']}")
     assert routes == {"POST /services/collector/event", "POST /services/collector", "POST /", "ANY /{proxy+}"}
+    assert functions(template)["ingest"]["Properties"]["Timeout"] < 29, "inside the REST API integration timeout"
     assert template["Outputs"]["IngestUrl"]["Value"] == {
-        "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/services/collector/event"
+        "Fn::Sub": "https://${IngestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/ingest/services/collector/event"
     }
 
 
-def test_alert_topic_subscriptions(template):
+def test_optional_waf_blocks_requests_without_a_token_and_rate_limits_per_ip(template):
     res = template["Resources"]
-    assert res["AlertTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "DataKey"}
-    email = res["AlertEmailSubscription"]
-    assert email["Condition"] == "HasAlertEmail" and email["Properties"]["Protocol"] == "email"
-    pd = res["PagerDutySubscription"]
-    assert pd["Condition"] == "HasPagerDuty" and pd["Properties"]["Protocol"] == "https"
-    assert pd["Properties"]["FilterPolicyScope"] == "MessageAttributes"
-    assert pd["Properties"]["FilterPolicy"] == {"severity": {"Fn::FindInMap": ["PagerDutySeverities", {"Ref": "MinPagerDutySeverity"}, "Severities"]}}
+    assert template["Parameters"]["EnableWaf"]["Default"] == "false"
+    assert template["Conditions"]["CreateWaf"] == {"Fn::Equals": [{"Ref": "EnableWaf"}, "true"]}
+    acl = res["IngestWebAcl"]
+    assert acl["Condition"] == "CreateWaf" and res["IngestWebAclAssociation"]["Condition"] == "CreateWaf"
+    props = acl["Properties"]
+    assert props["Scope"] == "REGIONAL" and props["DefaultAction"] == {"Allow": {}}
+    rules = {r["Name"]: r for r in props["Rules"]}
+    no_auth = rules["require-authorization-header"]
+    assert no_auth["Action"] == {"Block": {}}
+    match = no_auth["Statement"]["NotStatement"]["Statement"]["ByteMatchStatement"]
+    assert match["FieldToMatch"] == {"SingleHeader": {"Name": "authorization"}} and match["SearchString"] == " "
+    rate = rules["rate-limit-per-ip"]
+    assert rate["Action"] == {"Block": {}}
+    assert rate["Statement"]["RateBasedStatement"] == {"AggregateKeyType": "IP", "Limit": {"Ref": "WafRateLimit"}}
+    assert res["IngestWebAclAssociation"]["Properties"]["ResourceArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${IngestApi}/stages/${IngestApi.Stage}"
+    }
+
+
+def test_alert_routing_by_severity_and_ops_topic_to_everyone(template):
+    res = template["Resources"]
     order = ["INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
-    assert template["Parameters"]["MinPagerDutySeverity"]["AllowedValues"] == order
+    for topic in ("AlertTopic", "OpsTopic"):
+        assert res[topic]["Properties"]["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    subs = {rid: r for rid, r in resources(template, "AWS::SNS::Subscription").items()}
+    assert set(subs) == {"AlertEmailSubscription", "PagerDutySubscription", "OpsEmailSubscription", "OpsPagerDutySubscription"}
+    email = subs["AlertEmailSubscription"]
+    assert email["Condition"] == "HasAlertEmail" and email["Properties"]["Protocol"] == "email"
+    assert email["Properties"]["TopicArn"] == {"Ref": "AlertTopic"}
+    assert email["Properties"]["FilterPolicyScope"] == "MessageAttributes"
+    # Email: MinEmailSeverity and above, and only alerts inside the email cap (shared/aws/src/sns.rs).
+    assert email["Properties"]["FilterPolicy"] == {
+        "severity": {"Fn::FindInMap": ["Severities", {"Ref": "MinEmailSeverity"}, "Severities"]},
+        "email": ["yes"],
+    }
+    assert template["Parameters"]["MinEmailSeverity"]["Default"] == "HIGH"
+    pd = subs["PagerDutySubscription"]
+    assert pd["Condition"] == "HasPagerDuty" and pd["Properties"]["Protocol"] == "https"
+    assert pd["Properties"]["TopicArn"] == {"Ref": "AlertTopic"}
+    assert pd["Properties"]["FilterPolicyScope"] == "MessageAttributes"
+    assert pd["Properties"]["FilterPolicy"] == {"severity": {"Fn::FindInMap": ["Severities", {"Ref": "MinPagerDutySeverity"}, "Severities"]}}
+    # Operational alarms reach both, unfiltered: CloudWatch alarm messages carry no attributes.
+    for rid, protocol, endpoint in [("OpsEmailSubscription", "email", "AlertEmail"), ("OpsPagerDutySubscription", "https", "PagerDutyUrl")]:
+        p = subs[rid]["Properties"]
+        assert p["TopicArn"] == {"Ref": "OpsTopic"} and p["Protocol"] == protocol and p["Endpoint"] == {"Ref": endpoint}
+        assert "FilterPolicy" not in p
+    for param in ("MinPagerDutySeverity", "MinEmailSeverity"):
+        assert template["Parameters"][param]["AllowedValues"] == order
     for i, sev in enumerate(order):
-        assert template["Mappings"]["PagerDutySeverities"][sev]["Severities"] == order[i:]
+        assert template["Mappings"]["Severities"][sev]["Severities"] == order[i:]
+    [st] = res["OpsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert st["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and st["Action"] == "sns:Publish"
+    assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_key_policy_service_principals_are_pinned_to_this_account(template):
+    statements = template["Resources"]["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    services = [s for s in statements if "Service" in s["Principal"]]
+    assert services
+    for st in services:
+        cond = st["Condition"]
+        if st["Principal"]["Service"] == {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}:
+            # CloudWatch Logs: pinned to this account's and stack's log groups by encryption context.
+            arn = cond["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]["Fn::Sub"]
+            assert ":${AWS::AccountId}:log-group:/tailwatch/${AWS::StackName}/" in arn
+        else:
+            assert cond["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}, st["Sid"]
+
+
+def test_partition_projection_reaches_tomorrow(template):
+    for t in resources(template, "AWS::Glue::Table").values():
+        params = t["Properties"]["TableInput"]["Parameters"]
+        # Rows are partitioned by event time; a node clock ahead of UTC must not hide its rows.
+        assert params["projection.dt.range"].endswith(",NOW+1DAYS")
+        assert params["projection.dt.interval.unit"] == "DAYS"
+
+
+def test_saved_queries_are_named_queries_in_the_workgroup(template):
+    named = {q["Properties"]["Name"]: q["Properties"] for q in resources(template, "AWS::Athena::NamedQuery").values()}
+    files = {f.stem: f.read_text() for f in QUERIES.glob("*.sql")}
+    assert set(named) == set(files), "one AWS::Athena::NamedQuery per infra/athena/queries/*.sql"
+    for name, props in named.items():
+        assert props["QueryString"] == files[name], f"{name}: template.yaml differs from infra/athena/queries/{name}.sql"
+        assert props["Database"] == {"Ref": "GlueDatabase"} and props["WorkGroup"] == {"Ref": "AthenaWorkGroup"}
+        assert 0 < len(props["Description"]) <= 1024
 
 
 def test_secret_state_table_and_s3_export_role(template):
@@ -469,6 +606,9 @@ def test_parameters(template):
         "Architecture",
         "ThrottleRateLimit",
         "ThrottleBurstLimit",
+        "EnableWaf",
+        "WafRateLimit",
+        "MinEmailSeverity",
         "DetectionsConfig",
         "EnableS3ExportRole",
         "TailscaleExternalId",

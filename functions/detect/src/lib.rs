@@ -37,7 +37,6 @@ impl Config {
     /// # Errors
     /// A missing variable, named.
     pub fn from_env() -> anyhow::Result<Self> {
-        required("LAKE_BUCKET")?;
         Ok(Config {
             firehose_stream: required("FIREHOSE_STREAM")?,
             alert_state_table: required("ALERT_STATE_TABLE")?,

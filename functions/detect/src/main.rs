@@ -2,7 +2,7 @@
 //! read the lake object → every enabled detection → DynamoDB alert state (`ALERT_STATE_TABLE`) →
 //! SNS (`ALERT_TOPIC_ARN`), alert rows to the lake through `FIREHOSE_STREAM`.
 //!
-//! Environment: `LAKE_BUCKET`, `FIREHOSE_STREAM`, `ALERT_STATE_TABLE`, `ALERT_TOPIC_ARN`, optional
+//! Environment: `FIREHOSE_STREAM`, `ALERT_STATE_TABLE`, `ALERT_TOPIC_ARN`, optional
 //! `DETECTIONS_CONFIG` (tuning TOML), `RUST_LOG`.
 //! Failure: per-message batch item failures; retries never page twice (state is idempotent per row
 //! and delivery is remembered per alert).

@@ -1,6 +1,7 @@
-//! The ingest function's handler: API Gateway HTTP API (payload 2.0) → core's ingest contract →
-//! raw batch in S3. Byte-for-byte the behaviour of `tailwatch serve`, because both call
-//! `tailwatch_core::pipeline::ingest`.
+//! The ingest function's handler: API Gateway REST API (v1 proxy event; the stack's front, binary
+//! media type `*/*`, so the body arrives base64 and byte-exact whatever its Content-Type) or HTTP
+//! API (payload 2.0) → core's ingest contract → raw batch in S3. Byte-for-byte the behaviour of
+//! `tailwatch serve`, because both call `tailwatch_core::pipeline::ingest`.
 
 use std::time::Duration;
 
@@ -92,6 +93,31 @@ fn respond(resp: &HecResponse) -> Response<Body> {
         .unwrap_or_else(|_| Response::new(Body::Text(resp.body.clone())))
 }
 
+/// What ingest reads from a request: every `Authorization` value, `Content-Encoding`, and the body
+/// bytes as lambda_http decoded them from the event (base64 when `isBase64Encoded`, else the text).
+#[derive(Debug)]
+pub struct RequestParts<'a> {
+    /// Every `Authorization` header value (core refuses more than one).
+    pub authorization: Vec<&'a [u8]>,
+    /// `Content-Encoding`, if any.
+    pub content_encoding: Option<&'a str>,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// Reads the parts ingest needs from a request.
+pub fn request_parts(req: &Request) -> RequestParts<'_> {
+    RequestParts {
+        authorization: req.headers().get_all("authorization").iter().map(|v| v.as_bytes()).collect(),
+        content_encoding: req.headers().get("content-encoding").and_then(|v| v.to_str().ok()),
+        body: match req.body() {
+            Body::Text(t) => t.as_bytes(),
+            Body::Binary(b) => b,
+            _ => b"",
+        },
+    }
+}
+
 /// Handles one request.
 ///
 /// # Errors
@@ -108,17 +134,11 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, lambda_
             return Ok(respond(&storage_unavailable()));
         }
     };
-    let auth: Vec<&[u8]> = req.headers().get_all("authorization").iter().map(|v| v.as_bytes()).collect();
-    let encoding = req.headers().get("content-encoding").and_then(|v| v.to_str().ok());
-    let body: &[u8] = match req.body() {
-        Body::Empty => b"",
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => b"",
-    };
+    let parts = request_parts(&req);
+    let body = parts.body;
     let request = IngestRequest {
-        authorization: &auth,
-        content_encoding: encoding,
+        authorization: &parts.authorization,
+        content_encoding: parts.content_encoding,
         body,
         source: "tailscale-http",
         received_at: Timestamp::now(),

@@ -1,4 +1,4 @@
-//! The ingest Lambda: API Gateway (HTTP API, payload 2.0) → authenticate, decode, frame and
+//! The ingest Lambda: API Gateway (REST API proxy event, or HTTP API payload 2.0) → authenticate, decode, frame and
 //! validate a Tailscale log-streaming batch → raw batch in S3 (`RAW_BUCKET`) and rejected values in
 //! `LAKE_BUCKET/tailwatch_quarantine/`, then a Splunk-HEC answer.
 //!

@@ -172,13 +172,16 @@ async fn end_to_end_from_http_to_pagerduty_shaped_sns() {
         .iter()
         .find(|m| m["Subject"].as_str().is_some_and(|s| s.contains("MagicDNS")))
         .expect("MagicDNS alert on SNS");
+    // `ALARM: ` first: PagerDuty's Amazon CloudWatch integration acts only on such subjects.
     assert_eq!(
         magic["Subject"],
-        "[HIGH] Tailscale MagicDNS disabled by alice@example.com via ADMIN_CONSOLE"
+        "ALARM: [HIGH] Tailscale MagicDNS disabled by alice@example.com via ADMIN_CONSOLE"
     );
     assert_eq!(magic["MessageAttributes"]["severity"]["Value"], "HIGH");
     assert_eq!(magic["MessageAttributes"]["rule_id"]["Value"], "Tailscale.MagicDNS.Disabled");
     assert_eq!(magic["MessageAttributes"]["log_type"]["Value"], "Tailscale.Audit");
+    // The first HIGH alert of this instance is email-eligible (the email cap, shared/aws/src/sns.rs).
+    assert!(messages.iter().any(|m| m["MessageAttributes"]["email"]["Value"] == "yes"));
     let alert: serde_json::Value = serde_json::from_str(magic["Message"].as_str().unwrap()).expect("the default message is the alert JSON");
     assert_eq!(alert["id"], "Tailscale.MagicDNS.Disabled");
     assert_eq!(alert["type"], "RULE");

@@ -53,6 +53,22 @@ pub struct Alert {
     pub events: Vec<Value>,
 }
 
+/// SNS `Subject` limit: fewer than 100 characters.
+pub const MAX_SUBJECT_CHARS: usize = 99;
+
+/// One line (control characters become spaces) of at most [`MAX_SUBJECT_CHARS`] characters, cut on
+/// a character boundary with `…` when longer.
+fn bounded_line(raw: &str) -> String {
+    let clean: String = raw.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if clean.chars().count() <= MAX_SUBJECT_CHARS {
+        clean
+    } else {
+        let mut s: String = clean.chars().take(MAX_SUBJECT_CHARS - 1).collect();
+        s.push('…');
+        s
+    }
+}
+
 /// `alertId` = stable hash of (detection id, alert sequence number, dedup string).
 pub fn alert_id(rule_id: &str, seq: u64, dedup: &str) -> String {
     let mut h = blake3::Hasher::new();
@@ -90,17 +106,18 @@ impl Alert {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// SNS subject: `[HIGH] title`, at most 100 characters, one line, ASCII-safe.
+    /// The title line: `[HIGH] title`, one line, fewer than 100 characters (SNS requires a
+    /// `Subject` under 100), cut on a character boundary with `…`.
     pub fn subject(&self) -> String {
-        let raw = format!("[{}] {}", self.severity, self.title);
-        let clean: String = raw.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-        if clean.chars().count() <= 100 {
-            clean
-        } else {
-            let mut s: String = clean.chars().take(99).collect();
-            s.push('…');
-            s
-        }
+        bounded_line(&format!("[{}] {}", self.severity, self.title))
+    }
+
+    /// The SNS `Subject`: `ALARM: [HIGH] title`, fewer than 100 characters. PagerDuty's Amazon
+    /// CloudWatch integration acts only on messages whose subject starts with `ALARM: ` and whose
+    /// message has `NewStateValue` `ALARM` (the shape CloudWatch alarms publish), so alerts carry
+    /// the same prefix; email shows it too.
+    pub fn sns_subject(&self) -> String {
+        bounded_line(&format!("ALARM: [{}] {}", self.severity, self.title))
     }
 
     /// A readable text body (email).
@@ -126,19 +143,33 @@ impl Alert {
         )
     }
 
-    /// The `https` variant PagerDuty's Amazon CloudWatch integration understands: a
-    /// CloudWatch-alarm-shaped JSON document.
+    /// The `https` variant for PagerDuty's Amazon CloudWatch integration: the JSON a CloudWatch
+    /// alarm publishes to SNS, with `NewStateValue` `ALARM` (the integration drops other states) and
+    /// the alert id as `AlarmName`, which the integration de-duplicates incidents on: a re-delivered
+    /// alert attaches to its incident, a new alert of the same detection opens a new one. The
+    /// alert's own fields ride along under `tailwatch`.
     pub fn pagerduty_json(&self) -> String {
         json!({
-            "AlarmName": format!("{} | {}", self.id, self.dedup).chars().take(255).collect::<String>(),
-            "AlarmDescription": format!("[{}] {}", self.severity, self.title),
+            "AlarmName": self.alert_id,
+            "AlarmDescription": self.subject(),
             "NewStateValue": "ALARM",
             "OldStateValue": "OK",
-            "NewStateReason": format!("{} ({} event(s)). {}", self.title, self.event_count, self.description).chars().take(1000).collect::<String>(),
+            "NewStateReason": format!("{} ({} event(s), first at {}). {}", self.title, self.event_count, self.first_event_time, self.description).chars().take(1000).collect::<String>(),
             "StateChangeTime": self.created_at,
             "AlarmArn": format!("tailwatch:alert:{}", self.alert_id),
             "Region": "tailwatch",
             "Trigger": { "MetricName": self.id, "Namespace": "tailwatch", "Dimensions": [{ "name": "severity", "value": self.severity.as_str() }] },
+            "tailwatch": {
+                "alertId": self.alert_id,
+                "detection": self.id,
+                "severity": self.severity,
+                "title": self.title,
+                "dedup": self.dedup,
+                "eventCount": self.event_count,
+                "firstEventTime": self.first_event_time,
+                "runbook": self.runbook,
+                "reference": self.reference,
+            },
         })
         .to_string()
     }
@@ -246,16 +277,31 @@ mod tests {
     }
 
     #[test]
-    fn subject_is_bounded_and_single_line() {
+    fn subject_is_under_100_characters_single_line_and_cut_on_a_character_boundary() {
         let mut a = alert();
         assert_eq!(
             a.subject(),
             "[HIGH] Tailscale MagicDNS disabled by alice@example.com via ADMIN_CONSOLE"
         );
+        assert_eq!(
+            a.sns_subject(),
+            "ALARM: [HIGH] Tailscale MagicDNS disabled by alice@example.com via ADMIN_CONSOLE"
+        );
         a.title = format!("line\nbreak {}", "x".repeat(300));
-        let s = a.subject();
-        assert_eq!(s.chars().count(), 100);
-        assert!(!s.contains('\n'));
+        for s in [a.subject(), a.sns_subject()] {
+            assert_eq!(s.chars().count(), 99, "SNS requires fewer than 100");
+            assert!(!s.contains('\n') && s.ends_with('…'));
+        }
+        // Multi-byte characters are never split: the cut counts characters, not bytes.
+        a.title = "é€😀".repeat(60);
+        for s in [a.subject(), a.sns_subject()] {
+            assert!(s.chars().count() <= 99);
+            assert!(s.trim_end_matches('…').ends_with(['é', '€', '😀']));
+        }
+        // Exactly at the limit: kept whole.
+        a.title = "y".repeat(99 - "[HIGH] ".len());
+        assert_eq!(a.subject().chars().count(), 99);
+        assert!(!a.subject().ends_with('…'));
     }
 
     #[test]
@@ -266,9 +312,15 @@ mod tests {
         assert_eq!(default, a);
         assert!(m["email"].as_str().unwrap().contains("Runbook:\n1. look"));
         let pd: Value = serde_json::from_str(m["https"].as_str().unwrap()).unwrap();
+        // What PagerDuty's Amazon CloudWatch integration acts on: subject `ALARM: …` and
+        // NewStateValue ALARM; AlarmName (the incident key) is the alert id.
+        assert!(a.sns_subject().starts_with("ALARM: "));
         assert_eq!(pd["NewStateValue"], "ALARM");
-        assert_eq!(pd["AlarmName"], "Tailscale.MagicDNS.Disabled | d");
+        assert_eq!(pd["AlarmName"], a.alert_id);
+        assert_eq!(pd["AlarmDescription"], a.subject());
         assert_eq!(pd["StateChangeTime"], a.created_at);
+        assert_eq!(pd["tailwatch"]["detection"], "Tailscale.MagicDNS.Disabled");
+        assert_eq!(pd["tailwatch"]["severity"], "HIGH");
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl From<&DecodeError> for HecResponse {
     fn from(e: &DecodeError) -> Self {
         match e {
             DecodeError::BodyTooLarge { .. } | DecodeError::TooLarge { .. } => error_response(413, 6, &e.to_string(), None),
-            DecodeError::UnsupportedEncoding(_) => error_response(415, 6, &e.to_string(), None),
+            DecodeError::UnsupportedEncoding(_) | DecodeError::TextDecoded { .. } => error_response(415, 6, &e.to_string(), None),
             _ => error_response(400, 6, &e.to_string(), None),
         }
     }
@@ -386,6 +386,26 @@ mod tests {
         let rows = q.rows.lock().unwrap();
         assert!(rows.iter().all(|r| r.reason == crate::quarantine::ReasonCode::TimeOutOfRange));
         assert!(rows[1].message.contains("9999-12-31T23:59:59Z") && rows[1].original.contains("9999"));
+    }
+
+    #[test]
+    fn a_text_decoded_compressed_body_is_a_415_that_says_what_to_change_and_stores_nothing() {
+        const NETWORK_GZ: &[u8] = include_bytes!("../../../../tests/fixtures/tailscale/network-stream.hec.gz");
+        let mangled = String::from_utf8_lossy(NETWORK_GZ).into_owned().into_bytes();
+        let tokens = Tokens::new(["t0k"]);
+        for encoding in [Some("gzip"), None] {
+            let (raw, q) = (Raw::default(), Quarantine::default());
+            let req = IngestRequest {
+                content_encoding: encoding,
+                ..request(&[b"Bearer t0k"], &mangled)
+            };
+            let (resp, report) = block_on(ingest(req, &tokens, &DecodeLimits::default(), &raw, &q));
+            assert_eq!((resp.status, resp.code()), (415, 6), "{encoding:?}");
+            assert!(resp.body.contains("application/octet-stream"), "{}", resp.body);
+            assert_eq!(report, IngestReport::default());
+            assert!(raw.stored.lock().unwrap().is_empty(), "nothing stored");
+            assert!(q.rows.lock().unwrap().is_empty(), "garbage is not quarantined");
+        }
     }
 
     #[test]

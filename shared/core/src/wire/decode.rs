@@ -102,10 +102,47 @@ pub enum DecodeError {
         /// The compression the header claimed.
         claimed: &'static str,
     },
+    /// A compressed body reached us already converted to text: the bytes that were not valid UTF-8
+    /// (the compression's magic among them) were replaced by U+FFFD. An API Gateway HTTP API does
+    /// this to bodies whose `Content-Type` is text/*, application/json, application/xml or
+    /// application/javascript. The original bytes are gone, so this is refused (415), never
+    /// quarantined as garbage.
+    #[error(
+        "{claimed} body arrived text-decoded (U+FFFD replacement characters where the compressed bytes were): \
+         a proxy in front of tailwatch converted the binary body to UTF-8 text, so it cannot be decompressed. \
+         Send compressed bodies with Content-Type: application/octet-stream, or put tailwatch behind a front \
+         that passes binary bodies through unchanged (the stack's REST API, binary media type */*)"
+    )]
+    TextDecoded {
+        /// The compression the header claimed or the mangled magic bytes showed.
+        claimed: &'static str,
+    },
 }
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+/// U+FFFD REPLACEMENT CHARACTER in UTF-8: what a lossy text decoding leaves for each invalid byte run.
+const REPLACEMENT: &[u8] = &[0xef, 0xbf, 0xbd];
+/// The gzip magic after a lossy UTF-8 decoding: 0x1f survives, 0x8b becomes U+FFFD.
+const GZIP_MAGIC_TEXT: &[u8] = &[0x1f, 0xef, 0xbf, 0xbd];
+/// The zstd magic after a lossy UTF-8 decoding: `(`, U+FFFD, `/`, U+FFFD.
+const ZSTD_MAGIC_TEXT: &[u8] = &[0x28, 0xef, 0xbf, 0xbd, 0x2f, 0xef, 0xbf, 0xbd];
+
+/// Whether `body` is a compressed body that was decoded as UTF-8 text on the way here, and which
+/// compression it had: the header claims a compression, or the body starts with a compression's
+/// magic as a lossy UTF-8 decoding leaves it; and the body carries U+FFFD, has no real magic, and
+/// is not JSON (a JSON body with a wrong header is still accepted).
+fn text_decoded(body: &[u8], sniffed: Compression, claimed: Option<Compression>) -> Option<&'static str> {
+    if sniffed != Compression::Identity || looks_like_json(body) || !body.windows(REPLACEMENT.len()).any(|w| w == REPLACEMENT) {
+        return None;
+    }
+    match claimed {
+        Some(c @ (Compression::Gzip | Compression::Zstd | Compression::Deflate)) => Some(c.as_str()),
+        _ if body.starts_with(GZIP_MAGIC_TEXT) => Some(Compression::Gzip.as_str()),
+        _ if body.starts_with(ZSTD_MAGIC_TEXT) => Some(Compression::Zstd.as_str()),
+        _ => None,
+    }
+}
 
 /// Detects the compression of `body` from its first bytes.
 pub fn sniff(body: &[u8]) -> Compression {
@@ -154,6 +191,9 @@ pub fn decode_body<'a>(
     }
     let claimed = parse_content_encoding(content_encoding)?;
     let sniffed = sniff(body);
+    if let Some(claimed) = text_decoded(body, sniffed, claimed) {
+        return Err(DecodeError::TextDecoded { claimed });
+    }
     if let Some(claimed) = claimed {
         if claimed != Compression::Identity && sniffed == Compression::Identity && !looks_like_json(body) && !body.is_empty() {
             return Err(DecodeError::EncodingMismatch { claimed: claimed.as_str() });
@@ -373,6 +413,53 @@ mod tests {
         let err = decode_body(b"hello there", Some("gzip"), &DecodeLimits::default()).unwrap_err();
         assert_eq!(err, DecodeError::EncodingMismatch { claimed: "gzip" });
         assert!(err.to_string().contains("gzip"));
+    }
+
+    /// What a proxy that decodes a binary body as UTF-8 text hands on (`String::from_utf8_lossy`).
+    fn text_decoded_copy(bytes: &[u8]) -> Vec<u8> {
+        String::from_utf8_lossy(bytes).into_owned().into_bytes()
+    }
+
+    #[test]
+    fn text_decoded_compressed_bodies_are_refused_with_what_to_change() {
+        let gz = text_decoded_copy(NETWORK_GZ);
+        let zst = text_decoded_copy(AUDIT_ZST);
+        assert!(gz.starts_with(GZIP_MAGIC_TEXT) && zst.starts_with(ZSTD_MAGIC_TEXT));
+        for (body, header, claimed) in [
+            (&gz, Some("gzip"), "gzip"),
+            (&gz, None, "gzip"),
+            (&gz, Some("identity"), "gzip"),
+            (&zst, Some("zstd"), "zstd"),
+            (&zst, None, "zstd"),
+            (&zst, Some("gzip"), "gzip"),
+        ] {
+            let err = decode_body(body, header, &DecodeLimits::default()).unwrap_err();
+            assert_eq!(err, DecodeError::TextDecoded { claimed }, "{header:?}");
+            let text = err.to_string();
+            assert!(text.contains("U+FFFD") && text.contains("application/octet-stream"), "{text}");
+        }
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, NETWORK).unwrap();
+        let deflate = text_decoded_copy(&e.finish().unwrap());
+        assert_eq!(
+            decode_body(&deflate, Some("deflate"), &DecodeLimits::default()).unwrap_err(),
+            DecodeError::TextDecoded { claimed: "deflate" }
+        );
+    }
+
+    #[test]
+    fn replacement_characters_in_json_or_plain_garbage_are_not_taken_for_text_decoding() {
+        // A JSON body may carry U+FFFD in a string; with a wrong header it is still accepted.
+        let json = "{\"event\":\"caf\u{fffd}\"}".as_bytes();
+        assert_eq!(
+            decode_body(json, Some("gzip"), &DecodeLimits::default()).unwrap().1,
+            Compression::Identity
+        );
+        // Garbage without a compression header or mangled magic stays what it was.
+        let garbage = "hello \u{fffd} there".as_bytes();
+        assert!(decode_body(garbage, None, &DecodeLimits::default()).is_ok());
+        // Real compressed bytes are never mistaken for text-decoded ones.
+        assert!(decode_body(NETWORK_GZ, Some("gzip"), &DecodeLimits::default()).is_ok());
     }
 
     #[test]
