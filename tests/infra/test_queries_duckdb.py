@@ -121,7 +121,7 @@ def test_quarantine_reasons(lake):
     got = run(con, QUERIES / "quarantine_reasons.sql")
     assert {(r["reason"], r["field"], r["rejected"]) for r in got} == {
         ("invalid_json", "", 1),
-        ("invalid_field", "time", 1),
+        ("invalid_field", "nodeId", 1),
         ("unrecognized_record", "", 1),
     }
     assert all(r["example_message"] and r["example_source"] for r in got)

@@ -62,4 +62,4 @@ def test_quarantine_is_a_queryable_table(replay):
         f"select reason, field, line from read_json('{data}/quarantine/tailwatch_quarantine/*/*/*.json.gz', "
         f"format='newline_delimited', hive_partitioning=true, union_by_name=true) order by reason"
     ).fetchall()
-    assert rows == [("invalid_field", "time", 1), ("invalid_json", None, 2)]
+    assert rows == [("invalid_field", "nodeId", 1), ("invalid_json", None, 2)]
