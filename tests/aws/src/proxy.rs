@@ -29,6 +29,15 @@ pub enum Fault {
     /// Every DynamoDB request whose `X-Amz-Target` contains `needle` is throttled
     /// (`ProvisionedThroughputExceededException`, HTTP 400).
     DynamoThrottled(&'static str),
+    /// DynamoDB requests whose target or body contains `needle` pass while `ok` is above zero
+    /// (each one counts it down); every later one fails with a 500. Breaks a sequence of writes
+    /// after its first `ok` steps.
+    DynamoFailAfter {
+        /// What selects the requests (e.g. `"st":` for detection-state writes).
+        needle: &'static str,
+        /// How many more pass.
+        ok: usize,
+    },
 }
 
 /// A running proxy.
