@@ -7,6 +7,7 @@ function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (k === "class") e.className = v;
+    else if (k === "style") Object.assign(e.style, v); // CSSOM, which the CSP allows (style attributes it blocks)
     else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, v);
   }
@@ -89,7 +90,7 @@ async function viewAlert(id) {
     el("div", { class: "card" }, kv({ detection: `${a.id} — ${a.name}`, alertId: a.alertId, created: when(a.createdAt),
       "first event": when(a.firstEventTime), events: a.eventCount, "log types": a.logTypes.join(", "), dedup: a.dedup,
       "ATT&CK": (a.tags || []).join(", ") || "—", reference: a.reference || "—" })),
-    el("div", { class: "card" }, el("p", { style: "margin-top:0" }, a.description)),
+    el("div", { class: "card" }, el("p", { style: { margin: "0" } }, a.description)),
     el("h2", {}, "Runbook"), el("div", { class: "runbook" }, a.runbook),
     el("h2", {}, "Context"), el("div", { class: "card" }, Object.keys(a.alertContext || {}).length ? kv(a.alertContext) : el("span", { class: "muted" }, "none")),
     el("h2", {}, `Rows behind it (${rows.length} kept with the alert of ${a.eventCount})`),
@@ -129,7 +130,7 @@ async function viewNetwork(p) {
       el("section", {}, el("h2", {}, "Top talkers"),
         table(["Node", "Owner", { label: "Sent", num: true }, { label: "Received", num: true }, { label: "Peers", num: true }, ""],
           d.top_talkers.map((t) => ({ cells: [t.node, t.who, bytes(t.tx_bytes), bytes(t.rx_bytes), t.peers,
-            el("div", { class: "bar", style: `width:${Math.round(120 * (t.tx_bytes + t.rx_bytes) / max)}px` })] })))),
+            el("div", { class: "bar", style: { width: `${Math.round(80 * (t.tx_bytes + t.rx_bytes) / max)}px` } })] })))),
       el("section", {}, el("h2", {}, "Admin-port connections"),
         table(["From", "To", "Service", { label: "Flows", num: true }, { label: "Bytes", num: true }],
           d.admin_edges.map((e) => ({ cells: [e.src, e.dst, `${e.service} (${e.port})`, e.flows, bytes(e.tx_bytes + e.rx_bytes)] }))))),

@@ -182,7 +182,13 @@ pub fn network(data_dir: &Path, hours: i64, until: Timestamp) -> Value {
                     let t = talkers.entry((node.clone(), String::new(), 0)).or_default();
                     add(t, &peer);
                     if t.extra.is_empty() {
-                        t.extra = label(&v, "node_user", "node_os");
+                        // Who is behind the node: its user, else its tags (tagged nodes have no user).
+                        let tags: Vec<&str> = v["node_tags"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                        t.extra = match v["node_user"].as_str().filter(|u| !u.is_empty()) {
+                            Some(user) => user.to_owned(),
+                            None if !tags.is_empty() => tags.join(","),
+                            None => v["node_os"].as_str().unwrap_or("").to_owned(),
+                        };
                     }
                 }
                 match kind {
