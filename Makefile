@@ -10,7 +10,7 @@ DYNALITE := tests/aws/dynalite/node_modules/.bin/dynalite
 CARGO ?= cargo
 DATA_DIR ?= ./tailwatch-data
 
-.PHONY: run test setup lint fmt test-rust unit e2e test-aws fuzz fuzz-smoke infra sam-validate ddl build deploy clean bench
+.PHONY: run test setup browser lint fmt test-rust unit e2e test-aws fuzz fuzz-smoke infra sam-validate ddl build deploy clean bench
 
 LISTEN ?= 127.0.0.1:8088
 
@@ -22,9 +22,20 @@ run:
 ## test: set up and pass every test
 test: setup lint test-rust e2e fuzz-smoke
 
-## setup: Python venv with the test tools (DuckDB, pytest, moto) and dynalite (npm) for the AWS
-## tests' DynamoDB; a no-op when already current
-setup: $(VENV)/.installed $(DYNALITE)
+## setup: Python venv with the test tools (DuckDB, pytest, moto), dynalite (npm) for the AWS
+## tests' DynamoDB, and Chromium (Debian package) for the console's browser test; a no-op when
+## already current
+setup: $(VENV)/.installed $(DYNALITE) browser
+
+## browser: Chromium for cli/tests/console.rs. Installed with apt-get when running as root (CI, dev
+## machines here); otherwise says how, and the browser test prints that it skipped (under CI=true a
+## missing browser fails it).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium (apt-get) for the console browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium not installed: the console browser test will be skipped (sudo apt-get install chromium)"; fi
 
 $(DYNALITE): tests/aws/dynalite/package.json tests/aws/dynalite/package-lock.json
 	cd tests/aws/dynalite && npm ci --silent --no-audit --no-fund

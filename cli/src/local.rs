@@ -25,6 +25,8 @@ pub struct BatchReport {
     pub network_records: usize,
     /// Lake rows written, per table name.
     pub rows: BTreeMap<&'static str, usize>,
+    /// The newest event time written, per table name (for `tailwatch status`).
+    pub last_event: BTreeMap<&'static str, Timestamp>,
     /// Rejected values, with their reasons.
     pub quarantined: Vec<QuarantineRow>,
     /// Alerts (re-)produced.
@@ -100,6 +102,9 @@ impl LocalPipeline {
                     if !chunk.rows.is_empty() {
                         for row in &chunk.rows {
                             *report.rows.entry(row.table().name).or_insert(0) += 1;
+                            let t = row.standard().p_event_time;
+                            let last = report.last_event.entry(row.table().name).or_insert(t);
+                            *last = (*last).max(t);
                         }
                         self.lake
                             .write(&name, chunk.rows.iter().map(LakeRecord::from_row).collect())

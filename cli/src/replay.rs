@@ -35,6 +35,9 @@ pub struct ReplayArgs {
     /// Print nothing but the summary line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print only the summary, as one JSON object (alerts are not printed; they are in the alerts file).
+    #[arg(long, conflicts_with = "quiet")]
+    pub json: bool,
 }
 
 /// Files under the given paths, sorted, hidden files skipped.
@@ -83,16 +86,16 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         max_ratio: 1000,
         ..DecodeLimits::default()
     };
-    let console = if args.quiet {
+    let console = if args.quiet || args.json {
         Console::Quiet
     } else {
         Console::Stdout {
-            color: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            color: crate::output::color_stdout(),
         }
     };
     let pipeline = LocalPipeline::open(&args.data.data_dir, registry, console, limits)?;
 
-    let bar = if args.quiet || total_bytes < (16 << 20) {
+    let bar = if args.quiet || args.json || total_bytes < (16 << 20) {
         ProgressBar::hidden()
     } else {
         ProgressBar::new(total_bytes)
@@ -117,7 +120,11 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         bar.inc(bytes.len() as u64);
     }
     bar.finish_and_clear();
-    summary.print(started.elapsed().as_secs_f64(), &pipeline, args.quiet);
+    if args.json {
+        println!("{}", summary.to_json(started.elapsed().as_secs_f64(), &pipeline));
+    } else {
+        summary.print(started.elapsed().as_secs_f64(), &pipeline, args.quiet);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -152,6 +159,24 @@ impl Summary {
                     .push(format!("{}:{} (value {}): {}", file.display(), q.line, q.value_index, q.message));
             }
         }
+    }
+
+    /// The summary for machines (`--json`).
+    fn to_json(&self, seconds: f64, pipeline: &LocalPipeline) -> serde_json::Value {
+        serde_json::json!({
+            "files": self.files,
+            "bytes": self.bytes,
+            "seconds": seconds,
+            "records": { "audit": self.audit_records, "network": self.network_records },
+            "rows": self.rows,
+            "quarantined": self.reasons.values().sum::<usize>(),
+            "quarantine_reasons": self.reasons,
+            "quarantine_examples": self.examples,
+            "alerts": self.alerts,
+            "new_alerts": self.new_alerts,
+            "lake": pipeline.data_dir.join("lake"),
+            "alerts_dir": pipeline.alerts_dir(),
+        })
     }
 
     fn print(&self, seconds: f64, pipeline: &LocalPipeline, quiet: bool) {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use tailwatch_core::engine::state::block_on;
@@ -45,6 +45,13 @@ pub struct ServeArgs {
     /// Seconds a client may take to send its body before the request is answered 408.
     #[arg(long, default_value_t = 30)]
     pub body_timeout_secs: u64,
+    /// Log format on stderr: text (timestamp, level, message, key=value fields) or json (one object a line).
+    #[arg(long, value_enum, default_value_t = crate::output::LogFormat::Text, env = "TAILWATCH_LOG_FORMAT")]
+    pub log_format: crate::output::LogFormat,
+    /// Delete raw batches, lake and quarantine partitions older than this many days, and prune the
+    /// state database (at start and hourly). Default: `[server] retention_days`, else keep forever.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retention_days: Option<u32>,
 }
 
 struct AppState {
@@ -57,6 +64,8 @@ struct AppState {
     /// Requests being read or processed at once; beyond it the answer is 503 (HEC code 9), which
     /// Tailscale retries later. Bounds memory (each request holds at most one body) and CPU.
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// The local console (web UI and /api/).
+    console: crate::console::Console,
 }
 
 /// At most this many ingest requests are read and processed at once.
@@ -122,6 +131,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// # Errors
 /// A bad config, an unusable data dir or listen address.
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    crate::output::set_log_format(args.log_format);
     let config = args.config.load()?;
     let registry = Registry::catalog(&config.tuning)?;
     let listen = args
@@ -138,7 +148,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         ..DecodeLimits::default()
     };
     let (tokens, generated, token_source) = load_tokens(&data_dir, &config.server)?;
-    let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let color = crate::output::color_stdout();
+    let retention_days = args.retention_days.or(config.server.retention_days);
     let pipeline = LocalPipeline::open(&data_dir, registry, Console::Stdout { color }, DecodeLimits::default())?;
     let webhooks = WebhookSender::start(&config.server, &data_dir)?;
 
@@ -154,10 +165,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             tx.send(key.clone()).ok();
         }
         print_banner(local, &data_dir, generated.as_deref(), token_source, pending.len());
+        if let Some(days) = retention_days {
+            crate::retention::start(&data_dir, days)?;
+        }
         let worker = std::thread::Builder::new()
             .name("pipeline".into())
             .spawn(move || worker_loop(rx, pipeline, webhooks))?;
 
+        let tokens_for_console = tokens.clone();
         let state = Arc::new(AppState {
             tokens,
             limits,
@@ -166,13 +181,18 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             queue: tx,
             body_timeout: Duration::from_secs(args.body_timeout_secs),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+            console: crate::console::Console {
+                data_dir: data_dir.clone(),
+                tokens: tokens_for_console,
+                listen_loopback: local.ip().is_loopback(),
+            },
         });
         let app = axum::Router::new().fallback(handle).with_state(state);
-        axum::serve(listener, app)
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("server failed")?;
-        eprintln!("tailwatch: shutting down; finishing queued batches");
+        crate::output::info("shutting down; finishing queued batches", &[]);
         // Dropping the router dropped the last sender: the worker drains the queue and exits.
         tokio::task::spawn_blocking(move || worker.join()).await.ok();
         Ok::<_, anyhow::Error>(())
@@ -223,7 +243,7 @@ fn print_banner(addr: SocketAddr, data_dir: &Path, generated: Option<&str>, toke
     if recovering > 0 {
         println!("recovering {recovering} raw batch(es) accepted before the last stop but not processed");
     }
-    println!("health: http://{addr}/health   stop: Ctrl-C");
+    println!("console: http://{addr}/   health: http://{addr}/health   stop: Ctrl-C");
 }
 
 /// Raw batches on disk not yet marked processed, oldest first (names sort by arrival time).
@@ -259,9 +279,19 @@ fn worker_loop(mut rx: mpsc::UnboundedReceiver<String>, pipeline: LocalPipeline,
                 Ok(()) => break,
                 Err(e) => {
                     attempt += 1;
-                    eprintln!("tailwatch: error processing {key} (attempt {attempt}): {e:#}; the batch stays on disk and is retried");
+                    crate::output::warn(
+                        "batch failed; it stays on disk and is retried",
+                        &[
+                            ("raw_key", key.as_str().into()),
+                            ("attempt", attempt.into()),
+                            ("error", format!("{e:#}").into()),
+                        ],
+                    );
                     if attempt >= 5 {
-                        eprintln!("tailwatch: giving up on {key} for now; it is processed again at the next start");
+                        crate::output::error(
+                            "batch given up for now; it is processed again at the next start",
+                            &[("raw_key", key.as_str().into())],
+                        );
                         break;
                     }
                     std::thread::sleep(Duration::from_millis(200 * 2u64.pow(attempt)));
@@ -279,8 +309,33 @@ fn process_key(pipeline: &LocalPipeline, key: &str, webhooks: &WebhookSender) ->
     for alert in &report.alerts {
         webhooks.enqueue(alert, &pipeline.state);
     }
-    pipeline.state.mark_processed(key)?;
+    pipeline.state.mark_processed_with_counts(key, &stream_counts(&report))?;
     Ok(())
+}
+
+/// What a batch delivered per log type, for `tailwatch status`.
+fn stream_counts(report: &crate::local::BatchReport) -> Vec<tailwatch_local::StreamCount> {
+    let mut counts: Vec<_> = report
+        .rows
+        .iter()
+        .filter_map(|(table, n)| {
+            Some(tailwatch_local::StreamCount {
+                source: SOURCE.to_owned(),
+                log_type: tailwatch_core::lake::table_by_name(table)?.log_type.to_owned(),
+                records: *n as u64,
+                last_event: report.last_event.get(table).copied(),
+            })
+        })
+        .collect();
+    if !report.quarantined.is_empty() {
+        counts.push(tailwatch_local::StreamCount {
+            source: SOURCE.to_owned(),
+            log_type: tailwatch_core::lake::TAILWATCH_QUARANTINE.log_type.to_owned(),
+            records: report.quarantined.len() as u64,
+            last_event: None,
+        });
+    }
+    counts
 }
 
 fn hec(resp: &HecResponse) -> Response {
@@ -288,7 +343,18 @@ fn hec(resp: &HecResponse) -> Response {
     (status, [("content-type", "application/json")], resp.body.clone()).into_response()
 }
 
-async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+async fn handle(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if method == Method::GET && crate::console::owns(uri.path()) {
+        let query = uri.query().map(str::to_owned);
+        return crate::console::handle(state.console.clone(), peer, headers, uri.path().to_owned(), query).await;
+    }
     if uri.path() == "/health" || uri.path() == "/services/collector/health" {
         return (
             StatusCode::OK,
@@ -310,13 +376,20 @@ async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, he
     let auth: Vec<Vec<u8>> = headers.get_all("authorization").iter().map(|v| v.as_bytes().to_vec()).collect();
     let auth_refs: Vec<&[u8]> = auth.iter().map(Vec::as_slice).collect();
     if let Err(e) = tailwatch_core::pipeline::ingest::authenticate(&auth_refs, &state.tokens) {
-        eprintln!("tailwatch: POST {} → 401 ({e})", uri.path());
+        crate::output::warn(
+            "request refused",
+            &[
+                ("path", uri.path().into()),
+                ("status", 401.into()),
+                ("reason", e.to_string().into()),
+            ],
+        );
         return hec(&(&e).into());
     }
     let Ok(_permit) = Arc::clone(&state.in_flight).try_acquire_owned() else {
-        eprintln!(
-            "tailwatch: POST {} → 503 (more than {MAX_IN_FLIGHT} requests in flight)",
-            uri.path()
+        crate::output::warn(
+            "request refused: too many in flight",
+            &[("path", uri.path().into()), ("status", 503.into()), ("limit", MAX_IN_FLIGHT.into())],
         );
         return hec(&tailwatch_core::pipeline::ingest::server_busy());
     };
@@ -359,13 +432,15 @@ async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, he
         // The batch is on disk; if the worker is gone (shutting down) it is recovered at the next start.
         let _ = state.queue.send(key.clone());
     }
-    eprintln!(
-        "tailwatch: POST {} → {} (accepted {}, quarantined {}, {:.1} ms)",
-        uri.path(),
-        resp.status,
-        report.accepted,
-        report.quarantined,
-        started.elapsed().as_secs_f64() * 1e3
+    crate::output::info(
+        "batch received",
+        &[
+            ("path", uri.path().into()),
+            ("status", resp.status.into()),
+            ("accepted", report.accepted.into()),
+            ("quarantined", report.quarantined.into()),
+            ("ms", ((started.elapsed().as_secs_f64() * 1e4).round() / 10.0).into()),
+        ],
     );
     hec(&resp)
 }

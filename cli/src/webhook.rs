@@ -117,6 +117,7 @@ fn deliver_with_retries(agent: &ureq::Agent, t: &Target, alert: &Alert, state: &
         return;
     }
     let payload = body(t, alert);
+    let mut last_error = String::new();
     for attempt in 0..ATTEMPTS {
         match agent
             .post(&t.url)
@@ -129,21 +130,27 @@ fn deliver_with_retries(agent: &ureq::Agent, t: &Target, alert: &Alert, state: &
             }
             Err(e) => {
                 // Never log the URL: webhook URLs are secrets (Slack's carry the credential).
-                eprintln!(
-                    "tailwatch: {} delivery of alert {} failed (attempt {}/{ATTEMPTS}): {}",
-                    t.name,
-                    alert.alert_id,
-                    attempt + 1,
-                    redact(&e.to_string(), &t.url)
+                last_error = redact(&e.to_string(), &t.url);
+                crate::output::warn(
+                    "webhook delivery failed",
+                    &[
+                        ("sink", t.name.into()),
+                        ("alert_id", alert.alert_id.as_str().into()),
+                        ("attempt", (attempt + 1).into()),
+                        ("of", ATTEMPTS.into()),
+                        ("error", last_error.as_str().into()),
+                    ],
                 );
                 std::thread::sleep(Duration::from_millis(250 * 2u64.pow(attempt.min(8))));
             }
         }
     }
-    eprintln!(
-        "tailwatch: {} delivery of alert {} gave up; it is in the alerts file and is retried at the next start",
-        t.name, alert.alert_id
+    // Data not lost (the alert is in the alerts file) but nobody was paged: the operator must act.
+    crate::output::error(
+        "webhook delivery gave up; the alert is in the alerts file and is retried at the next start",
+        &[("sink", t.name.into()), ("alert_id", alert.alert_id.as_str().into())],
     );
+    let _ = state.record_delivery_failure(&alert.alert_id, t.name, &last_error);
 }
 
 fn redact(message: &str, url: &str) -> String {

@@ -16,11 +16,13 @@ mod alerts;
 mod lake;
 mod raw;
 mod state;
+mod stats;
 
 pub use alerts::{read_alerts, render, Console, FileAlertSink};
 pub use lake::{FileLakeSink, FileQuarantineSink};
 pub use raw::DirRawStore;
 pub use state::SqliteAlertState;
+pub use stats::{StreamCount, StreamStat};
 
 use std::io::Write;
 use std::path::Path;

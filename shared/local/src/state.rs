@@ -80,7 +80,7 @@ impl SqliteAlertState {
 
     /// Runs `f` in a transaction of its own, or inside the open batch transaction (a savepoint,
     /// so a failed call leaves the batch's earlier work as it was).
-    fn with_tx<T>(&self, operation: &str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, PortError> {
+    pub(crate) fn with_tx<T>(&self, operation: &str, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, PortError> {
         let mut guard = self.lock();
         if guard.in_batch {
             let sp = guard.conn.savepoint().map_err(|e| err(operation, e))?;
