@@ -1,0 +1,1 @@
+//! The catalog: built-in detections plus the user's.
