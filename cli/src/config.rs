@@ -11,12 +11,17 @@
 //!
 //! [detections."Tailscale.ExternalUser.Joined"]
 //! org_domains = ["example.com"]
+//!
+//! [rules]
+//! paths = ["./rules"]      # your own TOML rules, relative to this file
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use tailwatch_core::engine::TuningConfig;
+use tailwatch_core::engine::{Registry, TuningConfig};
+use tailwatch_core::rule::catalog::UserRules;
+use tailwatch_core::rule::Definition;
 
 /// `[server]` settings.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,6 +47,11 @@ pub struct AppConfig {
     pub server: ServerConfig,
     /// Detection tuning.
     pub tuning: TuningConfig,
+    /// Directories (or files) of the user's TOML rules: `[rules] paths` (relative to the config
+    /// file) and `--path`.
+    pub rule_paths: Vec<PathBuf>,
+    /// The user's rules, loaded from `rule_paths`.
+    pub rules: UserRules,
 }
 
 impl AppConfig {
@@ -50,9 +60,50 @@ impl AppConfig {
     /// # Errors
     /// Unreadable file, invalid TOML, or a key that is wrong (named in the message).
     pub fn load(path: Option<&Path>) -> Result<Self> {
-        let Some(path) = path else { return Ok(AppConfig::default()) };
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("in config file {}", path.display()))
+        Self::load_with(path, &[])
+    }
+
+    /// Reads a config file (or the defaults) and the user's rules from its `[rules] paths` and
+    /// from `extra_paths` (`--path`).
+    ///
+    /// # Errors
+    /// As [`AppConfig::load`]; every mistake in a rule file, with file and line.
+    pub fn load_with(path: Option<&Path>, extra_paths: &[PathBuf]) -> Result<Self> {
+        let mut config = match path {
+            None => AppConfig::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+                let base = path.parent().unwrap_or(Path::new("."));
+                Self::parse_in(&text, base).with_context(|| format!("in config file {}", path.display()))?
+            }
+        };
+        config.rule_paths.extend_from_slice(extra_paths);
+        config.rules = UserRules::load(&config.rule_paths).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("{} mistake(s) in rule files:\n  {}", errors.len(), lines.join("\n  "))
+        })?;
+        config.registry().map(drop).with_context(|| match path {
+            Some(p) => format!("in config file {}", p.display()),
+            None => "in the detections".to_owned(),
+        })?;
+        Ok(config)
+    }
+
+    /// Every detection definition: built-in, the user's Rust detections compiled in, the user's
+    /// TOML rules.
+    ///
+    /// # Errors
+    /// A user detection reusing an id.
+    pub fn definitions(&self) -> Result<Vec<&dyn Definition>> {
+        Ok(self.rules.definitions(tailwatch_user::DETECTIONS)?)
+    }
+
+    /// The registry with the tuning applied to every detection, the user's included.
+    ///
+    /// # Errors
+    /// An unknown detection id or parameter in `[detections]`, a duplicate id.
+    pub fn registry(&self) -> Result<Registry> {
+        Ok(Registry::build(&self.definitions()?, &self.tuning)?)
     }
 
     /// Parses config text.
@@ -60,12 +111,19 @@ impl AppConfig {
     /// # Errors
     /// As [`AppConfig::load`].
     pub fn parse(text: &str) -> Result<Self> {
+        let config = Self::parse_in(text, Path::new("."))?;
+        // Unknown detection ids and parameters are checked when the registry is built.
+        config.registry()?;
+        Ok(config)
+    }
+
+    fn parse_in(text: &str, base: &Path) -> Result<Self> {
         let doc: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| anyhow::anyhow!("config is not valid TOML: {e}"))?;
         for key in doc.keys() {
-            if key != "server" && key != "detections" {
-                bail!("config key `{key}` is not a known section (expected [server] or [detections.\"<id>\"])");
+            if !["server", "detections", "rules"].contains(&key.as_str()) {
+                bail!("config key `{key}` is not a known section (expected [server], [rules] or [detections.\"<id>\"])");
             }
         }
         let mut server = ServerConfig::default();
@@ -95,10 +153,31 @@ impl AppConfig {
                 }
             }
         }
+        let mut rule_paths = Vec::new();
+        if let Some(rules) = doc.get("rules") {
+            let table = rules.as_table().context("config key `rules` must be a table")?;
+            for (key, value) in table {
+                match key.as_str() {
+                    "paths" => {
+                        let items = value
+                            .as_array()
+                            .context("config key `rules.paths` must be an array of directories")?;
+                        for item in items {
+                            let dir = item.as_str().context("config key `rules.paths` must be an array of directories")?;
+                            rule_paths.push(base.join(dir));
+                        }
+                    }
+                    other => bail!("config key `rules.{other}` is not a known setting (expected paths)"),
+                }
+            }
+        }
         let tuning = TuningConfig::from_table(doc.get("detections"))?;
-        // Unknown detection ids and parameters are checked when the registry is built.
-        tailwatch_core::engine::Registry::catalog(&tuning)?;
-        Ok(AppConfig { server, tuning })
+        Ok(AppConfig {
+            server,
+            tuning,
+            rule_paths,
+            rules: UserRules::default(),
+        })
     }
 }
 

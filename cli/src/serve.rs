@@ -21,7 +21,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use tailwatch_core::engine::state::block_on;
-use tailwatch_core::engine::Registry;
 use tailwatch_core::pipeline::ingest::{ingest, HecResponse, IngestRequest, Tokens};
 use tailwatch_core::time::Timestamp;
 use tailwatch_core::wire::DecodeLimits;
@@ -123,7 +122,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// A bad config, an unusable data dir or listen address.
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let config = args.config.load()?;
-    let registry = Registry::catalog(&config.tuning)?;
+    let registry = config.registry()?;
     let listen = args
         .listen
         .clone()

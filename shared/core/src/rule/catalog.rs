@@ -12,7 +12,7 @@ use super::declarative::{RuleError, TomlRule};
 use super::Definition;
 
 /// The user's TOML rules.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct UserRules {
     /// The rules, in file-name order per directory.
     pub rules: Vec<TomlRule>,
