@@ -14,10 +14,22 @@ DATA_DIR ?= ./tailwatch-data
 
 LISTEN ?= 127.0.0.1:8088
 
-## run: build and start local tailwatch on the embedded default (no AWS account needed)
+# Your own detections, kept outside this tree (docs/DETECTIONS.md): RULES = a directory of TOML
+# rules (`make run` reads it at start-up; `make build`/`deploy` compile it into the detect function),
+# RUST_DETECTIONS = a directory of Rust detection files (compiled into the CLI and the detect
+# function by shared/user). CONFIG = a tailwatch.toml (its `[rules] paths` are read too).
+RULES ?=
+RUST_DETECTIONS ?=
+CONFIG ?=
+export TAILWATCH_RUST_DETECTIONS := $(if $(RUST_DETECTIONS),$(abspath $(RUST_DETECTIONS)))
+export TAILWATCH_RULES := $(if $(RULES),$(abspath $(RULES)))
+
+## run: build and start local tailwatch on the embedded default (no AWS account needed);
+## RULES=dir, RUST_DETECTIONS=dir, CONFIG=file add your own detections
 run:
 	$(CARGO) build --profile local -p tailwatch-cli
-	./target/local/tailwatch serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+	./target/local/tailwatch serve --listen $(LISTEN) --data-dir $(DATA_DIR) \
+		$(if $(CONFIG),--config $(CONFIG)) $(if $(RULES),--path $(RULES))
 
 ## test: set up and pass every test
 test: setup lint test-rust e2e fuzz-smoke
@@ -82,7 +94,8 @@ sam-validate: $(SAM_VENV)/.installed
 	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
 		$(SAM_VENV)/bin/sam validate --lint --template template.yaml
 
-## build: the three Lambda functions as SAM builds them for deployment (`sam build --beta-features`:
+## build: the three Lambda functions as SAM builds them for deployment (RULES=dir and
+## RUST_DETECTIONS=dir compile your own detections into the detect function) (`sam build --beta-features`:
 ## cargo lambda with zig, release profile, no Docker), for ARCH (x86_64 here and in CI; the template's
 ## default is arm64: `make build ARCH=arm64` after `rustup target add aarch64-unknown-linux-gnu`).
 ## Checks each bootstrap is an ELF for ARCH and prints the sizes. A cold build takes about 14 minutes

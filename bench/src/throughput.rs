@@ -91,8 +91,8 @@ pub fn describe(stage: &str) -> &'static str {
 pub fn all_enabled_registry() -> Registry {
     let mut toml = String::new();
     for spec in tailwatch_core::detections::ALL {
-        toml.push_str(&format!("[detections.\"{}\"]\nenabled = true\n", spec.meta.id));
-        if spec.meta.params.iter().any(|p| p.name == "org_domains") {
+        toml.push_str(&format!("[detections.\"{}\"]\nenabled = true\n", spec.meta().id));
+        if spec.meta().params.iter().any(|p| p.name == "org_domains") {
             toml.push_str("org_domains = [\"example.com\"]\n");
         }
     }

@@ -10,8 +10,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use tailwatch_core::engine::run::evaluate;
 use tailwatch_core::engine::state::block_on;
-use tailwatch_core::engine::{MemoryAlertState, Registry};
+use tailwatch_core::engine::MemoryAlertState;
 use tailwatch_core::lake::{LakeRow, TAILSCALE_AUDIT, TAILSCALE_NETWORK};
+use tailwatch_core::rule::Definition;
 use tailwatch_core::time::Timestamp;
 
 use crate::{ConfigArg, DataDir};
@@ -35,6 +36,12 @@ pub struct BacktestArgs {
     /// Print each alert that would have fired.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Print the result as one JSON document (per detection counts and every alert).
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 when any detection would have fired (CI for a new rule).
+    #[arg(long)]
+    pub fail_on_alert: bool,
 }
 
 fn parse_bound(text: &str) -> Result<Timestamp> {
@@ -85,7 +92,18 @@ fn lake_files(root: &Path, since: Option<Timestamp>, until: Option<Timestamp>) -
 /// Bad arguments, a bad config, unreadable lake files.
 pub fn run(args: BacktestArgs) -> Result<ExitCode> {
     let config = args.config.load()?;
-    let mut registry = Registry::catalog(&config.tuning)?;
+    let mut registry = config.registry()?;
+    // `--path DIR`: backtest the rules in DIR (what a new rule would have fired), not the catalog.
+    if args.id.is_empty() && !args.config.rules.is_empty() {
+        let ids: Vec<String> = config
+            .rules
+            .rules
+            .iter()
+            .filter(|r| args.config.rules.iter().any(|p| r.source().starts_with(&*p.to_string_lossy())))
+            .map(|r| r.meta().id.to_owned())
+            .collect();
+        registry.retain_ids(&ids);
+    }
     if !args.id.is_empty() {
         for id in &args.id {
             if !registry.entries().iter().any(|e| e.meta().id == id) {
@@ -129,15 +147,33 @@ pub fn run(args: BacktestArgs) -> Result<ExitCode> {
     let mut per: BTreeMap<&str, usize> = registry.entries().iter().filter(|e| e.enabled).map(|e| (e.meta().id, 0)).collect();
     for a in &alerts {
         *per.entry(a.id.as_str()).or_insert(0) += 1;
-        if args.verbose {
+    }
+    if args.json {
+        let doc = serde_json::json!({
+            "rows": stats.rows,
+            "matches": stats.matches,
+            "alerts_per_detection": per,
+            "total_alerts": alerts.len(),
+            "alerts": alerts,
+        });
+        println!("{doc}");
+    } else {
+        for a in alerts.iter().filter(|_| args.verbose) {
             println!("{}", tailwatch_local::render(a, false));
         }
+        println!("backtest over {} rows ({} matches)", stats.rows, stats.matches);
+        println!("{:<42} {:>6}", "detection", "alerts");
+        for (id, n) in &per {
+            println!("{id:<42} {n:>6}");
+        }
+        for a in &alerts {
+            println!("  [{}] {} {} ({})", a.severity, a.first_event_time, a.title, a.id);
+        }
+        println!("total alerts: {}", alerts.len());
     }
-    println!("backtest over {} rows ({} matches)", stats.rows, stats.matches);
-    println!("{:<42} {:>6}", "detection", "alerts");
-    for (id, n) in &per {
-        println!("{id:<42} {n:>6}");
-    }
-    println!("total alerts: {}", alerts.len());
-    Ok(ExitCode::SUCCESS)
+    Ok(if args.fail_on_alert && !alerts.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

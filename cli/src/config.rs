@@ -15,14 +15,19 @@
 //!
 //! [detections."Tailscale.ExternalUser.Joined"]
 //! org_domains = ["example.com"]
+//!
+//! [rules]
+//! paths = ["./rules"]      # your own TOML rules, relative to this file
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Deserializer};
-use tailwatch_core::engine::{ConfigError, TuningConfig};
+use tailwatch_core::engine::{ConfigError, Registry, TuningConfig};
+use tailwatch_core::rule::catalog::UserRules;
+use tailwatch_core::rule::Definition;
 
 /// `[server]` settings.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -75,12 +80,23 @@ fn retention<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     }
 }
 
+/// `[rules]`: where the user's own TOML rules live.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesSection {
+    /// Directories (or files) of TOML rules, relative to the config file.
+    #[serde(default)]
+    paths: Vec<String>,
+}
+
 /// The file as serde reads it; detection tuning is validated by the engine.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     #[serde(default)]
     server: ServerConfig,
+    #[serde(default)]
+    rules: RulesSection,
     detections: Option<toml::Value>,
 }
 
@@ -91,6 +107,11 @@ pub struct AppConfig {
     pub server: ServerConfig,
     /// Detection tuning.
     pub tuning: TuningConfig,
+    /// Directories (or files) of the user's TOML rules: `[rules] paths` (relative to the config
+    /// file) and `--path`.
+    pub rule_paths: Vec<PathBuf>,
+    /// The user's rules, loaded from `rule_paths`.
+    pub rules: UserRules,
 }
 
 impl AppConfig {
@@ -99,9 +120,40 @@ impl AppConfig {
     /// # Errors
     /// Unreadable file, invalid TOML, or a key that is wrong: `FILE:LINE:COL: message`.
     pub fn load(path: Option<&Path>) -> Result<Self> {
-        let Some(path) = path else { return Ok(AppConfig::default()) };
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-        Self::parse_named(&text, &path.display().to_string())
+        Self::load_with(path, &[])
+    }
+
+    /// Reads a config file (or the defaults) and the user's rules from its `[rules] paths` and
+    /// from `extra_paths` (`--path`).
+    ///
+    /// # Errors
+    /// As [`AppConfig::load`]; every mistake in a rule file, with file and line.
+    pub fn load_with(path: Option<&Path>, extra_paths: &[PathBuf]) -> Result<Self> {
+        match path {
+            None => Self::from_text("", "<defaults>", Path::new("."), extra_paths),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+                let base = path.parent().unwrap_or(Path::new("."));
+                Self::from_text(&text, &path.display().to_string(), base, extra_paths)
+            }
+        }
+    }
+
+    /// Every detection definition: built-in, the user's Rust detections compiled in, the user's
+    /// TOML rules.
+    ///
+    /// # Errors
+    /// A user detection reusing an id.
+    pub fn definitions(&self) -> Result<Vec<&dyn Definition>> {
+        Ok(self.rules.definitions(tailwatch_user::DETECTIONS)?)
+    }
+
+    /// The registry with the tuning applied to every detection, the user's included.
+    ///
+    /// # Errors
+    /// An unknown detection id or parameter in `[detections]`, a duplicate id.
+    pub fn registry(&self) -> Result<Registry> {
+        Ok(Registry::build(&self.definitions()?, &self.tuning)?)
     }
 
     /// Parses config text (errors name the file as `<config>`).
@@ -110,10 +162,10 @@ impl AppConfig {
     /// As [`AppConfig::load`].
     #[cfg(test)]
     pub fn parse(text: &str) -> Result<Self> {
-        Self::parse_named(text, "<config>")
+        Self::from_text(text, "<config>", Path::new("."), &[])
     }
 
-    fn parse_named(text: &str, file: &str) -> Result<Self> {
+    fn from_text(text: &str, file: &str, base: &Path, extra_paths: &[PathBuf]) -> Result<Self> {
         let doc: FileConfig = toml::from_str(text).map_err(|e| {
             let (line, col) = e.span().map_or((1, 1), |s| line_col(text, s.start));
             let key = key_at(text, line).map(|k| format!(" (key `{k}`)")).unwrap_or_default();
@@ -124,12 +176,21 @@ impl AppConfig {
             anyhow::anyhow!("{file}:{line}:{col}: {e}")
         };
         let tuning = TuningConfig::from_table(doc.detections.as_ref()).map_err(located)?;
-        // Unknown detection ids and parameters are checked when the registry is built.
-        tailwatch_core::engine::Registry::catalog(&tuning).map_err(located)?;
-        Ok(AppConfig {
+        let mut rule_paths: Vec<PathBuf> = doc.rules.paths.iter().map(|dir| base.join(dir)).collect();
+        rule_paths.extend_from_slice(extra_paths);
+        let rules = UserRules::load(&rule_paths).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("{} mistake(s) in rule files:\n  {}", errors.len(), lines.join("\n  "))
+        })?;
+        let config = AppConfig {
             server: doc.server,
             tuning,
-        })
+            rule_paths,
+            rules,
+        };
+        // Unknown detection ids and parameters are checked when the registry is built.
+        Registry::build(&config.definitions()?, &config.tuning).map_err(located)?;
+        Ok(config)
     }
 }
 

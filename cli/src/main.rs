@@ -85,6 +85,10 @@ pub struct ConfigArg {
     /// Config file (TOML): [server] settings and [detections."<id>"] tuning.
     #[arg(long, env = "TAILWATCH_CONFIG")]
     pub config: Option<PathBuf>,
+    /// A directory (or file) of your own TOML rules, in addition to the config's `[rules] paths`
+    /// (repeatable).
+    #[arg(long = "path", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
 }
 
 impl ConfigArg {
@@ -93,7 +97,7 @@ impl ConfigArg {
     /// # Errors
     /// A config mistake, naming the key.
     pub fn load(&self) -> anyhow::Result<config::AppConfig> {
-        config::AppConfig::load(self.config.as_deref())
+        config::AppConfig::load_with(self.config.as_deref(), &self.rules)
     }
 }
 

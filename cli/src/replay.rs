@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use tailwatch_core::engine::Registry;
 use tailwatch_core::wire::DecodeLimits;
 use tailwatch_local::Console;
 
@@ -78,7 +77,7 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// quarantined.
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let config = args.config.load()?;
-    let registry = Registry::catalog(&config.tuning)?;
+    let registry = config.registry()?;
     let files = collect_files(&args.paths)?;
     let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
     let limits = DecodeLimits {

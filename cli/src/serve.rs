@@ -21,7 +21,6 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use tailwatch_core::engine::state::block_on;
-use tailwatch_core::engine::Registry;
 use tailwatch_core::pipeline::ingest::{ingest, HecResponse, IngestRequest, Tokens};
 use tailwatch_core::time::Timestamp;
 use tailwatch_core::wire::DecodeLimits;
@@ -133,7 +132,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
     crate::output::set_log_format(args.log_format);
     let config = args.config.load()?;
-    let registry = Registry::catalog(&config.tuning)?;
+    let registry = config.registry()?;
     let listen = args
         .listen
         .clone()

@@ -8,6 +8,7 @@ use tailwatch_aws::{s3_objects, AwsClients, DynamoAlertState, FirehoseLakeSink, 
 use tailwatch_core::engine::{Registry, TuningConfig};
 use tailwatch_core::pipeline::{detect, DetectReport, LakeObjectRows, CHUNK_ROWS};
 use tailwatch_core::ports::PortError;
+use tailwatch_core::rule::catalog::UserRules;
 use tailwatch_core::time::Timestamp;
 use tailwatch_core::wire::{decode_object, DecodeLimits};
 
@@ -62,12 +63,19 @@ impl Deps {
     /// A bad `DETECTIONS_CONFIG`, naming the key.
     pub fn new(config: &Config, clients: &AwsClients) -> anyhow::Result<Self> {
         let tuning = TuningConfig::from_toml_str(&config.detections_config)?;
+        // The user's TOML rules, compiled in by `make build RULES=dir` (tailwatch-user), and Rust
+        // detections (`RUST_DETECTIONS=dir`).
+        let rules = UserRules::from_texts(tailwatch_user::TOML_RULES.iter().copied()).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("bundled rules: {}", lines.join("; "))
+        })?;
+        let registry = Registry::build(&rules.definitions(tailwatch_user::DETECTIONS)?, &tuning)?;
         Ok(Deps {
             objects: S3Object::new(clients.s3.clone()),
             state: DynamoAlertState::new(clients.dynamodb.clone(), &config.alert_state_table),
             sink: SnsAlertSink::new(clients.sns.clone(), &config.alert_topic_arn),
             lake: FirehoseLakeSink::new(clients.firehose.clone(), &config.firehose_stream),
-            registry: Registry::catalog(&tuning)?,
+            registry,
         })
     }
 }

@@ -10,7 +10,9 @@
 //! - [`lake`]: the tables, their columns (the one source of truth for DDL) and partitions.
 //! - [`quarantine`]: what happens to everything that cannot become a row.
 //! - [`engine`]: the detection engine (dedup, threshold, state port, alerts).
-//! - [`detections`]: the detection catalog, one file per detection.
+//! - [`rule`]: the detection API (Rust rules and TOML rules), the one the built-in catalog uses
+//!   and the one for detections of your own.
+//! - [`detections`]: the built-in detection catalog, one file per detection.
 //! - [`pipeline`]: the stage functions every shell calls.
 //!
 //! ```
@@ -36,5 +38,6 @@ pub mod pipeline;
 pub mod ports;
 pub mod quarantine;
 pub mod record;
+pub mod rule;
 pub mod time;
 pub mod wire;

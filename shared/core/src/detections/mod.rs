@@ -1,63 +1,63 @@
-//! The detection catalog: one file per detection, tests beside it. Adding one is a file and one
-//! line in [`ALL`].
+//! The built-in detection catalog: one file per detection, each a [`crate::rule::Rule`] with its
+//! tests beside it. Adding one is a file and one line in [`ALL`]. Detections of your own live
+//! outside this tree (see [`crate::rule::catalog`]).
 
 pub mod audit;
 pub mod common;
 pub mod network;
 pub mod policy;
-pub mod rule;
 #[cfg(test)]
 mod session_tests;
 
-use crate::engine::registry::Spec;
+use crate::rule::Definition;
 
 /// Every detection, in the order `tailwatch detections list` shows them.
-pub const ALL: &[Spec] = &[
-    audit::magic_dns_disabled::SPEC,
-    audit::first_admin_login::SPEC,
-    audit::dns_changed::SPEC,
-    audit::https_disabled::SPEC,
-    audit::device_approval_disabled::SPEC,
-    audit::user_approval_disabled::SPEC,
-    audit::tailnet_lock_disabled::SPEC,
-    audit::log_streaming_tampered::SPEC,
-    audit::role_escalated::SPEC,
-    audit::auth_key_created::SPEC,
-    audit::api_access_created::SPEC,
-    audit::api_access_write_scoped::SPEC,
-    audit::key_expiry_disabled::SPEC,
-    audit::exit_node_approved::SPEC,
-    audit::posture_weakened::SPEC,
-    audit::webhook_changed::SPEC,
-    audit::key_duration_extended::SPEC,
-    audit::support_access::SPEC,
-    audit::external_user_joined::SPEC,
-    audit::repeated_failures::SPEC,
-    audit::mass_deletion::SPEC,
-    audit::policy_file_changed::SPEC,
-    audit::funnel_enabled::SPEC,
-    audit::ssh_accept_rule_added::SPEC,
-    audit::node_retagged::SPEC,
-    audit::tailnet_lock_trust_changed::SPEC,
-    audit::scim_disabled::SPEC,
-    audit::auth_provider_migrated::SPEC,
-    audit::security_contact_changed::SPEC,
-    audit::invite_created::SPEC,
-    audit::invited_as_admin::SPEC,
-    audit::node_share_created::SPEC,
-    audit::posture_attribute_changed::SPEC,
-    network::port_scan::SPEC,
-    network::lateral_admin_port::SPEC,
-    network::exit_egress_spike::SPEC,
-    network::large_transfer::SPEC,
-    network::new_underlay_endpoint::SPEC,
+pub const ALL: &[&dyn Definition] = &[
+    &audit::magic_dns_disabled::RULE,
+    &audit::first_admin_login::RULE,
+    &audit::dns_changed::RULE,
+    &audit::https_disabled::RULE,
+    &audit::device_approval_disabled::RULE,
+    &audit::user_approval_disabled::RULE,
+    &audit::tailnet_lock_disabled::RULE,
+    &audit::log_streaming_tampered::RULE,
+    &audit::role_escalated::RULE,
+    &audit::auth_key_created::RULE,
+    &audit::api_access_created::RULE,
+    &audit::api_access_write_scoped::RULE,
+    &audit::key_expiry_disabled::RULE,
+    &audit::exit_node_approved::RULE,
+    &audit::posture_weakened::RULE,
+    &audit::webhook_changed::RULE,
+    &audit::key_duration_extended::RULE,
+    &audit::support_access::RULE,
+    &audit::external_user_joined::RULE,
+    &audit::repeated_failures::RULE,
+    &audit::mass_deletion::RULE,
+    &audit::policy_file_changed::RULE,
+    &audit::funnel_enabled::RULE,
+    &audit::ssh_accept_rule_added::RULE,
+    &audit::node_retagged::RULE,
+    &audit::tailnet_lock_trust_changed::RULE,
+    &audit::scim_disabled::RULE,
+    &audit::auth_provider_migrated::RULE,
+    &audit::security_contact_changed::RULE,
+    &audit::invite_created::RULE,
+    &audit::invited_as_admin::RULE,
+    &audit::node_share_created::RULE,
+    &audit::posture_attribute_changed::RULE,
+    &network::port_scan::RULE,
+    &network::lateral_admin_port::RULE,
+    &network::exit_egress_spike::RULE,
+    &network::large_transfer::RULE,
+    &network::new_underlay_endpoint::RULE,
 ];
 
 /// Feeds `bodies` (each one batch, in order) to `specs` with `params` (a TOML table body for each
 /// detection) over one in-memory state, and returns every alert that notified: what a tailnet's
 /// day of records would page.
 #[cfg(test)]
-pub(crate) fn replay_all(specs: &[Spec], params: &str, bodies: &[&str]) -> Vec<crate::engine::Alert> {
+pub(crate) fn replay_all(specs: &[&dyn Definition], params: &str, bodies: &[&str]) -> Vec<crate::engine::Alert> {
     use crate::engine::config::DetectionConfig;
     use crate::engine::state::block_on;
     use crate::engine::{MemoryAlertState, Registry, TuningConfig};
@@ -71,7 +71,7 @@ pub(crate) fn replay_all(specs: &[Spec], params: &str, bodies: &[&str]) -> Vec<c
             params: params.parse().expect("params are TOML"),
             ..Default::default()
         };
-        config.detections.insert(spec.meta.id.to_owned(), cfg);
+        config.detections.insert(spec.meta().id.to_owned(), cfg);
     }
     let registry = Registry::build(specs, &config).expect("registry builds");
     let state = MemoryAlertState::default();
@@ -96,8 +96,8 @@ pub(crate) fn replay_all(specs: &[Spec], params: &str, bodies: &[&str]) -> Vec<c
 
 /// [`replay_all`] for one detection.
 #[cfg(test)]
-pub(crate) fn replay(spec: &Spec, params: &str, bodies: &[&str]) -> Vec<crate::engine::Alert> {
-    replay_all(std::slice::from_ref(spec), params, bodies)
+pub(crate) fn replay(spec: &dyn Definition, params: &str, bodies: &[&str]) -> Vec<crate::engine::Alert> {
+    replay_all(&[spec], params, bodies)
 }
 
 #[cfg(test)]
@@ -106,12 +106,12 @@ mod tests {
 
     #[test]
     fn ids_are_unique_and_metadata_complete() {
-        let mut ids: Vec<&str> = ALL.iter().map(|s| s.meta.id).collect();
+        let mut ids: Vec<&str> = ALL.iter().map(|s| s.meta().id).collect();
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), ALL.len(), "duplicate detection id");
         for spec in ALL {
-            let m = spec.meta;
+            let m = spec.meta();
             assert!(m.id.starts_with("Tailscale."), "{}", m.id);
             assert!(!m.name.is_empty() && !m.description.is_empty(), "{}: name and description", m.id);
             assert!(
@@ -131,7 +131,10 @@ mod tests {
             .lines()
             .filter_map(|l| l.strip_prefix("| `Tailscale.")?.split('`').next())
             .collect();
-        let mut registered: Vec<String> = ALL.iter().map(|s| s.meta.id.trim_start_matches("Tailscale.").to_owned()).collect();
+        let mut registered: Vec<String> = ALL
+            .iter()
+            .map(|s| s.meta().id.trim_start_matches("Tailscale.").to_owned())
+            .collect();
         let mut documented: Vec<String> = documented.into_iter().map(str::to_owned).collect();
         registered.sort_unstable();
         documented.sort_unstable();
@@ -142,7 +145,7 @@ mod tests {
     #[test]
     fn every_detection_passes_its_own_cases() {
         for spec in ALL {
-            crate::engine::testing::assert_cases(spec);
+            crate::engine::testing::assert_cases(*spec);
         }
     }
 }

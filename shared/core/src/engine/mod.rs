@@ -222,7 +222,12 @@ impl From<bool> for Verdict {
     }
 }
 
-/// One detection: Panther's rule functions over a typed lake row.
+/// One built detection as the engine sees it: Panther's rule functions over a lake row.
+///
+/// Detection authors do not implement this: they write a [`crate::rule::Rule`] (Rust) or a TOML
+/// rule ([`crate::rule::declarative`]), which implement it. Every function that shapes the alert
+/// gets the state's answer (`None` for stateless detections), so a title, severity, dedup key or
+/// context can depend on how many destinations a source reached or how many bytes a window holds.
 pub trait Detection: Send + Sync {
     /// Metadata.
     fn meta(&self) -> &Meta;
@@ -233,22 +238,18 @@ pub trait Detection: Send + Sync {
         false
     }
     /// Alert title: names actor, target and origin.
-    fn title(&self, row: &LakeRow) -> String;
+    fn title(&self, row: &LakeRow, answer: Option<StateAnswer>) -> String;
     /// Dynamic severity (default: the metadata's).
-    fn severity(&self, _row: &LakeRow) -> Severity {
+    fn severity(&self, _row: &LakeRow, _answer: Option<StateAnswer>) -> Severity {
         self.meta().severity
     }
     /// Dedup string (default: the title).
-    fn dedup(&self, row: &LakeRow) -> String {
-        self.title(row)
+    fn dedup(&self, row: &LakeRow, answer: Option<StateAnswer>) -> String {
+        self.title(row, answer)
     }
     /// Context for the responder (a JSON object).
-    fn context(&self, _row: &LakeRow) -> serde_json::Value {
+    fn context(&self, _row: &LakeRow, _answer: Option<StateAnswer>) -> serde_json::Value {
         serde_json::Value::Object(serde_json::Map::new())
-    }
-    /// The detection's own test cases (also run by `tailwatch detections test`).
-    fn tests(&self) -> &'static [TestCase] {
-        &[]
     }
     /// Why a default-enabled detection stays quiet with the current parameters (shown by
     /// `tailwatch detections list`), if it does.

@@ -2,15 +2,7 @@
 
 use super::config::{ConfigError, Params, TuningConfig};
 use super::{Detection, LogType, Meta, Severity};
-
-/// How to build one detection: its metadata and a constructor that reads its parameters.
-#[derive(Clone, Copy)]
-pub struct Spec {
-    /// Metadata.
-    pub meta: &'static Meta,
-    /// Builds the detection from its parameters (reads each parameter once).
-    pub build: fn(&Params<'_>) -> Result<Box<dyn Detection>, ConfigError>,
-}
+use crate::rule::Definition;
 
 /// A built detection with its effective settings.
 pub struct Entry {
@@ -24,6 +16,8 @@ pub struct Entry {
     pub dedup_minutes: u32,
     /// Effective threshold.
     pub threshold: u32,
+    /// Where the detection comes from: `built-in` or the file that defines it.
+    pub source: String,
 }
 
 impl Entry {
@@ -48,28 +42,30 @@ impl Registry {
     ///
     /// # Errors
     /// An unknown detection id in the config, or a detection's parameter error.
-    pub fn build(specs: &[Spec], config: &TuningConfig) -> Result<Self, ConfigError> {
-        if let Some(unknown) = config.detections.keys().find(|id| !specs.iter().any(|s| s.meta.id == id.as_str())) {
+    pub fn build(defs: &[&dyn Definition], config: &TuningConfig) -> Result<Self, ConfigError> {
+        if let Some(unknown) = config.detections.keys().find(|id| !defs.iter().any(|d| d.meta().id == id.as_str())) {
             return Err(ConfigError::UnknownDetection(unknown.clone()));
         }
-        let mut entries = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let cfg = config.detections.get(spec.meta.id);
-            let params = Params::new(spec.meta.id, cfg.map(|c| &c.params));
-            let detection = (spec.build)(&params)?;
+        let mut entries = Vec::with_capacity(defs.len());
+        for def in defs {
+            let meta = def.meta();
+            let cfg = config.detections.get(meta.id);
+            let params = Params::new(meta.id, cfg.map(|c| &c.params));
+            let detection = def.build(&params)?;
             params.finish()?;
             entries.push(Entry {
                 detection,
-                enabled: cfg.and_then(|c| c.enabled).unwrap_or(spec.meta.enabled_by_default),
+                enabled: cfg.and_then(|c| c.enabled).unwrap_or(meta.enabled_by_default),
                 severity_override: cfg.and_then(|c| c.severity),
-                dedup_minutes: cfg.and_then(|c| c.dedup_minutes).unwrap_or(spec.meta.dedup_minutes),
-                threshold: cfg.and_then(|c| c.threshold).unwrap_or(spec.meta.threshold),
+                dedup_minutes: cfg.and_then(|c| c.dedup_minutes).unwrap_or(meta.dedup_minutes),
+                threshold: cfg.and_then(|c| c.threshold).unwrap_or(meta.threshold),
+                source: def.source().to_owned(),
             });
         }
         Ok(Registry { entries })
     }
 
-    /// The full catalog with `config` applied.
+    /// The built-in catalog with `config` applied.
     ///
     /// # Errors
     /// As [`Registry::build`].

@@ -99,18 +99,20 @@ async fn evaluate_in_batch<S: AlertState>(
     for (index, (p, answer)) in pending.iter().zip(answers).enumerate() {
         let det = &entries[p.entry].detection;
         let mut state_context = None;
+        let mut state_answer = None;
         if let Some((answer, context)) = answer {
             if !det.decide(p.row, answer) {
                 continue;
             }
             state_context = Some(context);
+            state_answer = Some(answer);
         }
         stats.matches += 1;
         // The same record twice in one batch is one row id: recorded once, as a retry would be.
         if !recorded_rows.insert((p.entry, p.row.standard().p_row_id.as_str())) {
             continue;
         }
-        let key = (p.entry, det.dedup(p.row));
+        let key = (p.entry, det.dedup(p.row, state_answer));
         let group = groups.entry(key.clone()).or_default();
         if group.is_empty() {
             order.push(key);
@@ -119,6 +121,7 @@ async fn evaluate_in_batch<S: AlertState>(
             index,
             row: p.row,
             state_context,
+            answer: state_answer,
         });
     }
 
@@ -130,7 +133,7 @@ async fn evaluate_in_batch<S: AlertState>(
         for (m, outcome) in record_group(entry, dedup, matches, state, now).await? {
             if outcome.notify {
                 stats.notifications += 1;
-                let mut alert = build_alert(entry, m.row, dedup, &outcome, row_json(m.row));
+                let mut alert = build_alert(entry, m.row, m.answer, dedup, &outcome, row_json(m.row));
                 if let (Some(context), Some(map)) = (m.state_context, alert.alert_context.as_object_mut()) {
                     map.insert("state".to_owned(), context.json(&samples));
                 }
@@ -161,6 +164,8 @@ struct Match<'r> {
     index: usize,
     row: &'r LakeRow,
     state_context: Option<StateContext>,
+    /// The state's answer for this row, which the detection's title, severity and context see.
+    answer: Option<StateAnswer>,
 }
 
 /// Records the matches of one alert key from one batch with as few state writes as the semantics
@@ -237,16 +242,23 @@ async fn record_matches<S: AlertState>(
         .await
 }
 
-fn build_alert(entry: &Entry, row: &LakeRow, dedup: &str, outcome: &super::state::MatchOutcome, event_json: String) -> Alert {
+fn build_alert(
+    entry: &Entry,
+    row: &LakeRow,
+    answer: Option<StateAnswer>,
+    dedup: &str,
+    outcome: &super::state::MatchOutcome,
+    event_json: String,
+) -> Alert {
     let det = &entry.detection;
     let meta = det.meta();
     Alert {
         id: meta.id.to_owned(),
         alert_id: alert_id(meta.id, outcome.seq, dedup),
         created_at: outcome.created_at.rfc3339(),
-        severity: entry.severity_override.unwrap_or_else(|| det.severity(row)),
+        severity: entry.severity_override.unwrap_or_else(|| det.severity(row, answer)),
         alert_type: "RULE".to_owned(),
-        title: det.title(row),
+        title: det.title(row, answer),
         name: meta.name.to_owned(),
         description: meta.description.to_owned(),
         runbook: meta.runbook.to_owned(),
@@ -256,7 +268,7 @@ fn build_alert(entry: &Entry, row: &LakeRow, dedup: &str, outcome: &super::state
         event_count: outcome.event_count,
         log_types: meta.log_types.iter().map(|l| l.as_str().to_owned()).collect(),
         first_event_time: outcome.first_event_time.rfc3339(),
-        alert_context: det.context(row),
+        alert_context: det.context(row, answer),
         events: bounded_events([outcome.first_event.clone(), event_json]),
     }
 }
@@ -450,9 +462,8 @@ mod tests {
 
     use super::*;
     use crate::engine::config::TuningConfig;
-    use crate::engine::registry::Spec;
     use crate::engine::state::{block_on, MemoryAlertState};
-    use crate::engine::{ConfigError, Detection, Meta, Params};
+    use crate::engine::Meta;
     use crate::normalize::SourceContext;
     use crate::pipeline::normalize_body;
 
@@ -493,7 +504,7 @@ mod tests {
         out.rows
     }
 
-    fn registry(specs: &[Spec], toml: &str) -> Registry {
+    fn registry(specs: &[&dyn crate::rule::Definition], toml: &str) -> Registry {
         Registry::build(specs, &TuningConfig::from_toml_str(toml).unwrap()).unwrap()
     }
 
@@ -515,7 +526,7 @@ mod tests {
         );
         let rows = rows(&body);
         assert_eq!(rows.len(), 300);
-        let registry = registry(&[crate::detections::network::port_scan::SPEC], "");
+        let registry = registry(&[&crate::detections::network::port_scan::RULE], "");
         let state = Counting::default();
         let now = ctx().parse_time;
         let (alerts, stats) = block_on(evaluate(&registry, &rows, &state, now)).unwrap();
@@ -543,37 +554,12 @@ mod tests {
         ..Meta::DEFAULT
     };
 
-    struct Always;
-
-    impl Detection for Always {
-        fn meta(&self) -> &Meta {
-            &ALWAYS
-        }
-        fn evaluate(&self, row: &LakeRow) -> Verdict {
-            if matches!(row, LakeRow::Audit(_)) {
-                Verdict::Yes
-            } else {
-                Verdict::No
-            }
-        }
-        fn title(&self, row: &LakeRow) -> String {
-            format!("row {}", row.standard().p_row_id)
-        }
-        fn dedup(&self, row: &LakeRow) -> String {
-            match row {
-                LakeRow::Audit(a) => a.actor_id.clone().unwrap_or_default(),
-                LakeRow::Network(_) => String::new(),
-            }
-        }
-    }
-
-    fn build_always(_: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-        Ok(Box::new(Always))
-    }
-
-    const ALWAYS_SPEC: Spec = Spec {
-        meta: &ALWAYS,
-        build: build_always,
+    const ALWAYS_SPEC: crate::rule::Rule<crate::lake::AuditRow> = crate::rule::Rule {
+        meta: ALWAYS,
+        matches: |_| true,
+        title: |h| format!("row {}", h.p.p_row_id),
+        dedup: Some(|h| h.actor_id.clone().unwrap_or_default()),
+        ..crate::rule::Rule::DEFAULT
     };
 
     fn audit_batch(minutes: &[(u8, i64)]) -> Vec<LakeRow> {
@@ -612,7 +598,7 @@ mod tests {
 
     #[test]
     fn the_same_record_twice_in_a_batch_counts_once() {
-        let registry = registry(&[ALWAYS_SPEC], "[detections.\"Test.Always\"]\nthreshold = 2");
+        let registry = registry(&[&ALWAYS_SPEC], "[detections.\"Test.Always\"]\nthreshold = 2");
         let state = Counting::default();
         let now = ctx().parse_time;
         let rows = audit_batch(&[(0, 5), (0, 6)]);
@@ -638,7 +624,7 @@ mod tests {
         ) {
             events.sort_by_key(|(_, minute)| *minute);
             let rows = audit_batch(&events);
-            let registry = registry(&[ALWAYS_SPEC], &format!("[detections.\"Test.Always\"]\nthreshold = {threshold}"));
+            let registry = registry(&[&ALWAYS_SPEC], &format!("[detections.\"Test.Always\"]\nthreshold = {threshold}"));
             let now = ctx().parse_time;
 
             let grouped = Counting::default();

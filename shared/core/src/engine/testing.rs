@@ -1,12 +1,13 @@
 //! Detection test cases: written once in each detection's file, run by its unit tests and by
 //! `tailwatch detections test` (Panther-tool style PASS / FAIL per case).
 
-use super::config::{Params, TuningConfig};
-use super::registry::{Registry, Spec};
+use super::config::TuningConfig;
+use super::registry::Registry;
 use super::state::{block_on, MemoryAlertState};
 use super::Severity;
 use crate::normalize::SourceContext;
 use crate::pipeline::normalize_body;
+use crate::rule::Definition;
 use crate::time::Timestamp;
 
 /// What a case expects from its `record`.
@@ -59,7 +60,7 @@ impl TestCase {
 ///
 /// # Errors
 /// A description of what differed.
-pub fn run_case(spec: &Spec, case: &TestCase) -> Result<(), String> {
+pub fn run_case(def: &dyn Definition, case: &TestCase) -> Result<(), String> {
     let params: toml::Table = case.params.parse().map_err(|e| format!("case params are not TOML: {e}"))?;
     let mut config = TuningConfig::default();
     let mut cfg = super::config::DetectionConfig {
@@ -67,8 +68,8 @@ pub fn run_case(spec: &Spec, case: &TestCase) -> Result<(), String> {
         ..Default::default()
     };
     cfg.params = params;
-    config.detections.insert(spec.meta.id.to_owned(), cfg);
-    let registry = Registry::build(std::slice::from_ref(spec), &config).map_err(|e| e.to_string())?;
+    config.detections.insert(def.meta().id.to_owned(), cfg);
+    let registry = Registry::build(&[def], &config).map_err(|e| e.to_string())?;
     let state = MemoryAlertState::default();
     let ctx = SourceContext {
         label: "test",
@@ -135,21 +136,17 @@ pub fn run_case(spec: &Spec, case: &TestCase) -> Result<(), String> {
 ///
 /// # Panics
 /// When any case fails, or the detection has no firing case or no quiet case.
-pub fn assert_cases(spec: &Spec) {
-    let cases = (spec.build)(&Params::new(spec.meta.id, None)).map(|d| d.tests()).unwrap_or(&[]);
+pub fn assert_cases(def: &dyn Definition) {
+    let cases = def.tests();
+    let id = def.meta().id;
     assert!(
         cases.iter().any(|c| matches!(c.expect, Expect::Fire { .. })),
-        "{}: no firing case",
-        spec.meta.id
+        "{id}: no firing case"
     );
-    assert!(
-        cases.iter().any(|c| matches!(c.expect, Expect::Quiet)),
-        "{}: no near-miss case",
-        spec.meta.id
-    );
+    assert!(cases.iter().any(|c| matches!(c.expect, Expect::Quiet)), "{id}: no near-miss case");
     let failures: Vec<String> = cases
         .iter()
-        .filter_map(|c| run_case(spec, c).err().map(|e| format!("{}: {e}", c.name)))
+        .filter_map(|c| run_case(def, c).err().map(|e| format!("{}: {e}", c.name)))
         .collect();
-    assert!(failures.is_empty(), "{}:\n  {}", spec.meta.id, failures.join("\n  "));
+    assert!(failures.is_empty(), "{id}:\n  {}", failures.join("\n  "));
 }

@@ -2,10 +2,9 @@
 //! and policy, which maps the network for an intruder.
 
 use crate::detections::common::{api_credential, by_actor, change_context};
-use crate::detections::rule::AuditRule;
-use crate::engine::registry::Spec;
 use crate::engine::{Expect, Meta, Severity, TestCase};
 use crate::lake::AuditRow;
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,19 +18,14 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-static RULE: AuditRule = AuditRule {
-    meta: &META,
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
     matches: |r| api_credential(r).is_some_and(|c| c.write_scopes().is_empty()),
-    title,
-    context,
+    title: |h| title(h),
+    context: Some(|h| context(h)),
     tests: TESTS,
-    ..AuditRule::DEFAULT
-};
-
-/// Registration.
-pub const SPEC: Spec = Spec {
-    meta: &META,
-    build: |_| Ok(Box::new(&RULE)),
+    ..Rule::DEFAULT
 };
 
 fn title(r: &AuditRow) -> String {
@@ -81,6 +75,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

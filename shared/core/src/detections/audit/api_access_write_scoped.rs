@@ -2,10 +2,9 @@
 //! without a browser session or MFA.
 
 use crate::detections::common::{api_credential, by_actor, change_context};
-use crate::detections::rule::AuditRule;
-use crate::engine::registry::Spec;
 use crate::engine::{Expect, Meta, Severity, TestCase};
 use crate::lake::AuditRow;
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,10 +18,11 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-static RULE: AuditRule = AuditRule {
-    meta: &META,
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
     matches: |r| api_credential(r).is_some_and(|c| !c.write_scopes().is_empty()),
-    title,
+    title: |h| title(h),
     severity: Some(|r| {
         if api_credential(r).is_some_and(|c| c.write_scopes().contains(&"all")) {
             Severity::High
@@ -30,15 +30,9 @@ static RULE: AuditRule = AuditRule {
             Severity::Medium
         }
     }),
-    context,
+    context: Some(|h| context(h)),
     tests: TESTS,
-    ..AuditRule::DEFAULT
-};
-
-/// Registration.
-pub const SPEC: Spec = Spec {
-    meta: &META,
-    build: |_| Ok(Box::new(&RULE)),
+    ..Rule::DEFAULT
 };
 
 fn title(r: &AuditRow) -> String {
@@ -96,6 +90,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

@@ -2,10 +2,9 @@
 //! tailnet without a login, which makes it a favourite persistence mechanism.
 
 use crate::detections::common::{actor_key, auth_key, by_actor, change_context, ids};
-use crate::detections::rule::AuditRule;
-use crate::engine::registry::Spec;
 use crate::engine::{Expect, Meta, Severity, TestCase};
 use crate::lake::AuditRow;
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,20 +18,16 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-static RULE: AuditRule = AuditRule {
-    meta: &META,
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
     matches: |r| auth_key(r).is_some(),
-    title,
-    severity: Some(severity),
-    dedup,
-    context,
+    title: |h| title(h),
+    severity: Some(|h| severity(h)),
+    dedup: Some(|h| dedup(h)),
+    context: Some(|h| context(h)),
     tests: TESTS,
-};
-
-/// Registration.
-pub const SPEC: Spec = Spec {
-    meta: &META,
-    build: |_| Ok(Box::new(&RULE)),
+    ..Rule::DEFAULT
 };
 
 fn title(r: &AuditRow) -> String {
@@ -153,6 +148,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

@@ -2,11 +2,10 @@
 //! every login, including the admins'.
 
 use crate::detections::common::by_actor;
-use crate::detections::rule::AuditRule;
-use crate::engine::registry::Spec;
 use crate::engine::{json_string, Expect, Meta, Severity, TestCase};
 use crate::lake::AuditRow;
 use crate::record::Action;
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -20,18 +19,13 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-static RULE: AuditRule = AuditRule {
-    meta: &META,
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
     matches: |r| r.action == Action::MigrateAuthProvider && r.error.is_none(),
-    title,
+    title: |h| title(h),
     tests: TESTS,
-    ..AuditRule::DEFAULT
-};
-
-/// Registration.
-pub const SPEC: Spec = Spec {
-    meta: &META,
-    build: |_| Ok(Box::new(&RULE)),
+    ..Rule::DEFAULT
 };
 
 fn title(r: &AuditRow) -> String {
@@ -65,6 +59,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

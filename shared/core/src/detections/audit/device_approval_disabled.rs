@@ -1,11 +1,11 @@
 //! Device approval turned off: any device that can log in joins the tailnet at once, so a stolen
 //! login or auth key becomes network access with nobody reviewing the machine.
 
-use crate::detections::common::{by_actor, context, ids, tailnet_setting_changed};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::LakeRow;
+use crate::detections::common::{by_actor, context, tailnet_setting_changed};
+use crate::engine::{Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
 use crate::record::{Action, TargetProperty};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,50 +19,21 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(DeviceApprovalDisabled))
-}
-
-struct DeviceApprovalDisabled;
-
-impl Detection for DeviceApprovalDisabled {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row)
-            .is_some_and(|r| {
-                tailnet_setting_changed(
-                    r,
-                    &[Action::Disable],
-                    &[TargetProperty::MachineApprovalNeeded, TargetProperty::MachineAuthNeeded],
-                )
-            })
-            .into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        audit(row)
-            .map(|r| by_actor("Tailscale device approval disabled", r))
-            .unwrap_or_default()
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        audit(row).map(context).unwrap_or_default()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(ids).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
-}
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |r| {
+        tailnet_setting_changed(
+            r,
+            &[Action::Disable],
+            &[TargetProperty::MachineApprovalNeeded, TargetProperty::MachineAuthNeeded],
+        )
+    },
+    title: |r| by_actor("Tailscale device approval disabled", r),
+    context: Some(|h| context(h)),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
 const TESTS: &[TestCase] = &[
     TestCase::new(
@@ -106,6 +77,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

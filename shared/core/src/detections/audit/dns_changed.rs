@@ -1,11 +1,11 @@
 //! Tailnet DNS changed: whoever sets the nameservers, split-DNS routes or search domains decides
 //! where every node's name lookups go, the classic path to hijacking internal names.
 
-use crate::detections::common::{by_actor, change_context, ids, property_changed};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::{AuditRow, LakeRow};
+use crate::detections::common::{by_actor, property_changed};
+use crate::engine::{Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
 use crate::record::{Action, TargetProperty};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,14 +19,21 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(DnsChanged))
-}
-
-struct DnsChanged;
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |r| magic_dns_enabled(r) || dns_config_updated(r),
+    title: |r| {
+        if magic_dns_enabled(r) {
+            by_actor("Tailscale MagicDNS enabled", r)
+        } else {
+            by_actor("Tailscale DNS configuration changed", r)
+        }
+    },
+    severity: Some(|h| if magic_dns_enabled(h) { Severity::Info } else { Severity::Medium }),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
 fn magic_dns_enabled(r: &AuditRow) -> bool {
     property_changed(r, &[Action::Enable], &[TargetProperty::MagicDns])
@@ -34,48 +41,6 @@ fn magic_dns_enabled(r: &AuditRow) -> bool {
 
 fn dns_config_updated(r: &AuditRow) -> bool {
     property_changed(r, &[Action::Update], &[TargetProperty::DnsConfig])
-}
-
-impl Detection for DnsChanged {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row).is_some_and(|r| magic_dns_enabled(r) || dns_config_updated(r)).into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        audit(row)
-            .map(|r| {
-                if magic_dns_enabled(r) {
-                    by_actor("Tailscale MagicDNS enabled", r)
-                } else {
-                    by_actor("Tailscale DNS configuration changed", r)
-                }
-            })
-            .unwrap_or_default()
-    }
-
-    fn severity(&self, row: &LakeRow) -> Severity {
-        if audit(row).is_some_and(magic_dns_enabled) {
-            Severity::Info
-        } else {
-            Severity::Medium
-        }
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        audit(row).map(change_context).unwrap_or_default()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(ids).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
 }
 
 const TESTS: &[TestCase] = &[
@@ -120,6 +85,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

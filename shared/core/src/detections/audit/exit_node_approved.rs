@@ -3,11 +3,11 @@
 
 use std::net::IpAddr;
 
-use crate::detections::common::{by_actor, change_context, ids, property_changed, string_list, target_label};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::{AuditRow, LakeRow};
+use crate::detections::common::{by_actor, change_context, property_changed, string_list, target_label};
+use crate::engine::{Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
 use crate::record::{Action, TargetProperty, TargetType};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -21,14 +21,40 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(ExitNodeApproved))
-}
-
-struct ExitNodeApproved;
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |r| !added_routes(r).is_empty(),
+    title: |h| {
+        let r = h;
+        let added = added_routes(r);
+        let what = if adds_exit(&added) {
+            format!("Tailscale exit node approved for {}", target_label(r))
+        } else {
+            format!("Tailscale subnet routes {} approved for {}", added.join(", "), target_label(r))
+        };
+        by_actor(&what, r)
+    },
+    severity: Some(|h| {
+        if adds_exit(&added_routes(h)) {
+            Severity::Medium
+        } else {
+            Severity::Low
+        }
+    }),
+    context: Some(|h| {
+        let r = h;
+        let mut ctx = change_context(r);
+        if let Some(m) = ctx.as_object_mut() {
+            let added = added_routes(r);
+            m.insert("exit_node".into(), adds_exit(&added).into());
+            m.insert("added_routes".into(), added.into());
+        }
+        ctx
+    }),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
 fn is_exit_route(route: &str) -> bool {
     matches!(route, "0.0.0.0/0" | "::/0")
@@ -80,54 +106,6 @@ fn added_routes(r: &AuditRow) -> Vec<String> {
 
 fn adds_exit(added: &[String]) -> bool {
     added.iter().any(|r| is_exit_route(r))
-}
-
-impl Detection for ExitNodeApproved {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row).is_some_and(|r| !added_routes(r).is_empty()).into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        let Some(r) = audit(row) else { return String::new() };
-        let added = added_routes(r);
-        let what = if adds_exit(&added) {
-            format!("Tailscale exit node approved for {}", target_label(r))
-        } else {
-            format!("Tailscale subnet routes {} approved for {}", added.join(", "), target_label(r))
-        };
-        by_actor(&what, r)
-    }
-
-    fn severity(&self, row: &LakeRow) -> Severity {
-        if audit(row).is_some_and(|r| adds_exit(&added_routes(r))) {
-            Severity::Medium
-        } else {
-            Severity::Low
-        }
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        let Some(r) = audit(row) else { return serde_json::Value::Null };
-        let mut ctx = change_context(r);
-        if let Some(m) = ctx.as_object_mut() {
-            let added = added_routes(r);
-            m.insert("exit_node".into(), adds_exit(&added).into());
-            m.insert("added_routes".into(), added.into());
-        }
-        ctx
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(ids).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
 }
 
 const TESTS: &[TestCase] = &[
@@ -197,6 +175,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

@@ -1,11 +1,11 @@
 //! A user from outside the organisation joined the tailnet or accepted a shared node: every
 //! outsider is access your identity provider does not govern.
 
-use crate::detections::common::{by_actor, context, ids, login_domain};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, ConfigError, Detection, Expect, Meta, ParamDoc, Params, Severity, TestCase, Verdict};
-use crate::lake::{AuditRow, LakeRow};
+use crate::detections::common::{by_actor, context, login_domain};
+use crate::engine::{ConfigError, Expect, Meta, ParamDoc, Params, Severity, TestCase};
+use crate::lake::AuditRow;
 use crate::record::{Action, TargetProperty, TargetType};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -24,20 +24,63 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
+/// The detection.
+pub const RULE: Rule<AuditRow, ExternalUserJoined> = Rule {
+    meta: META,
+    params,
+    matches: |h| h.params.external_join(h).is_some(),
+    title: |r| {
+        let Some((join, user, _)) = r.params.external_join(r) else {
+            return String::new();
+        };
+        let how = match join {
+            Join::UserCreated => "user created".to_owned(),
+            Join::InviteAccepted => "invite accepted".to_owned(),
+            Join::ShareAccepted => match r.target_name.as_deref().filter(|n| *n != user) {
+                Some(node) => format!("node share {node} accepted"),
+                None => "node share accepted".to_owned(),
+            },
+        };
+        by_actor(&format!("Tailscale external user {user} joined ({how})"), r)
+    },
+    context: Some(|r| {
+        let mut ctx = context(r);
+        if let (Some(m), Some((join, user, domain))) = (ctx.as_object_mut(), r.params.external_join(r)) {
+            let how = match join {
+                Join::UserCreated => "user_created",
+                Join::InviteAccepted => "invite_accepted",
+                Join::ShareAccepted => "share_accepted",
+            };
+            m.insert("join".into(), how.into());
+            m.insert("joining_user".into(), user.into());
+            m.insert("login_domain".into(), domain.into());
+            m.insert("org_domains".into(), r.params.org_domains.clone().into());
+        }
+        ctx
+    }),
+    inactive: |p| {
+        p.org_domains.is_empty().then(|| {
+            "org_domains is not set: set org_domains = [\"your-company.com\"] under [detections.\"Tailscale.ExternalUser.Joined\"] to enable it"
+                .to_owned()
+        })
+    },
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
-fn build(params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
+fn params(params: &Params<'_>) -> Result<ExternalUserJoined, ConfigError> {
     let org_domains = params
         .strings("org_domains", &[])?
         .iter()
         .map(|d| d.trim().trim_start_matches('@').trim_end_matches('.').to_ascii_lowercase())
         .filter(|d| !d.is_empty())
         .collect();
-    Ok(Box::new(ExternalUserJoined { org_domains }))
+    Ok(ExternalUserJoined { org_domains })
 }
 
-struct ExternalUserJoined {
+/// Parameters.
+#[derive(Default)]
+pub struct ExternalUserJoined {
     org_domains: Vec<String>,
 }
 
@@ -93,64 +136,6 @@ impl ExternalUserJoined {
         let user = joining_user(r, join)?;
         let domain = login_domain(user)?;
         (!self.is_org(&domain)).then_some((join, user, domain))
-    }
-}
-
-impl Detection for ExternalUserJoined {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row).and_then(|r| self.external_join(r)).is_some().into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        let Some(r) = audit(row) else { return String::new() };
-        let Some((join, user, _)) = self.external_join(r) else {
-            return String::new();
-        };
-        let how = match join {
-            Join::UserCreated => "user created".to_owned(),
-            Join::InviteAccepted => "invite accepted".to_owned(),
-            Join::ShareAccepted => match r.target_name.as_deref().filter(|n| *n != user) {
-                Some(node) => format!("node share {node} accepted"),
-                None => "node share accepted".to_owned(),
-            },
-        };
-        by_actor(&format!("Tailscale external user {user} joined ({how})"), r)
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        let Some(r) = audit(row) else { return serde_json::Value::Null };
-        let mut ctx = context(r);
-        if let (Some(m), Some((join, user, domain))) = (ctx.as_object_mut(), self.external_join(r)) {
-            let how = match join {
-                Join::UserCreated => "user_created",
-                Join::InviteAccepted => "invite_accepted",
-                Join::ShareAccepted => "share_accepted",
-            };
-            m.insert("join".into(), how.into());
-            m.insert("joining_user".into(), user.into());
-            m.insert("login_domain".into(), domain.into());
-            m.insert("org_domains".into(), self.org_domains.clone().into());
-        }
-        ctx
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(ids).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
-
-    fn inactive_reason(&self) -> Option<String> {
-        self.org_domains.is_empty().then(|| {
-            "org_domains is not set: set org_domains = [\"your-company.com\"] under [detections.\"Tailscale.ExternalUser.Joined\"] to enable it"
-                .to_owned()
-        })
     }
 }
 
@@ -231,18 +216,19 @@ const TESTS: &[TestCase] = &[
 #[cfg(test)]
 mod tests {
     use crate::engine::Params;
+    use crate::rule::Definition;
 
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 
     #[test]
     fn says_why_it_is_quiet() {
-        let detection = (super::SPEC.build)(&Params::new(super::META.id, None)).expect("builds");
+        let detection = super::RULE.build(&Params::new(super::META.id, None)).expect("builds");
         assert!(detection.inactive_reason().is_some_and(|r| r.contains("org_domains")));
         let table: toml::Table = super::ORG.parse().expect("toml");
-        let detection = (super::SPEC.build)(&Params::new(super::META.id, Some(&table))).expect("builds");
+        let detection = super::RULE.build(&Params::new(super::META.id, Some(&table))).expect("builds");
         assert!(detection.inactive_reason().is_none());
     }
 }

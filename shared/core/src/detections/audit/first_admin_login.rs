@@ -2,10 +2,10 @@
 //! old account someone else now controls.
 
 use crate::detections::common::{by_actor, context};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, StateAnswer, StateQuery, TestCase, Verdict};
-use crate::lake::LakeRow;
+use crate::engine::{ConfigError, Expect, Meta, Params, Severity, StateQuery, TestCase};
+use crate::lake::AuditRow;
 use crate::record::{Action, Origin, TargetType};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -28,74 +28,53 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
+/// The detection.
+pub const RULE: Rule<AuditRow, Settings> = Rule {
+    meta: META,
+    params,
+    matches: |r| {
+        let console = r.target_type == Some(TargetType::AdminConsole) || r.origin == Some(Origin::AdminConsole);
+        r.action == Action::Login && console && r.error.is_none()
+    },
+    ask: Some(|h| {
+        Some(StateQuery::FirstSeen {
+            key: h.actor_id.as_deref().or(h.actor_login_name.as_deref())?.to_owned(),
+            within_days: h.params.lookback_days,
+        })
+    }),
+    // The state query has already recorded the login: during learning it is only learnt.
+    decide: |h| h.first_seen() && event_date(h) >= h.params.learning_until,
+    title: |r| {
+        by_actor(
+            &format!("First Tailscale admin console login in {} days", r.params.lookback_days),
+            r,
+        )
+    },
+    dedup: Some(|r| r.actor_id.clone().or(r.actor_login_name.clone()).unwrap_or_default()),
+    context: Some(|r| context(r)),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
-fn build(params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    let lookback_days = u32::try_from(params.u64("lookback_days", 90)?.clamp(1, 3650)).unwrap_or(90);
-    let learning_until = params.u64("learning_until", 0)?;
-    Ok(Box::new(FirstAdminLogin {
-        lookback_days,
-        learning_until,
-    }))
-}
-
-struct FirstAdminLogin {
+/// Parameters.
+#[derive(Default)]
+pub struct Settings {
     lookback_days: u32,
     /// YYYYMMDD; logins on earlier days only teach the state who the admins are.
     learning_until: u64,
 }
 
-/// The event's UTC date as YYYYMMDD.
-fn event_date(row: &LakeRow) -> u64 {
-    let text = row.standard().p_event_time.rfc3339();
-    text.get(..10).map_or(0, |d| d.replace('-', "").parse().unwrap_or(0))
+fn params(params: &Params<'_>) -> Result<Settings, ConfigError> {
+    Ok(Settings {
+        lookback_days: u32::try_from(params.u64("lookback_days", 90)?.clamp(1, 3650)).unwrap_or(90),
+        learning_until: params.u64("learning_until", 0)?,
+    })
 }
 
-impl Detection for FirstAdminLogin {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        let Some(r) = audit(row) else { return Verdict::No };
-        let console = r.target_type == Some(TargetType::AdminConsole) || r.origin == Some(Origin::AdminConsole);
-        if r.action != Action::Login || !console || r.error.is_some() {
-            return Verdict::No;
-        }
-        match r.actor_id.as_deref().or(r.actor_login_name.as_deref()) {
-            Some(who) => Verdict::Ask(StateQuery::FirstSeen {
-                key: who.to_owned(),
-                within_days: self.lookback_days,
-            }),
-            None => Verdict::No,
-        }
-    }
-
-    fn decide(&self, row: &LakeRow, answer: StateAnswer) -> bool {
-        // The state query above has already recorded the login: during learning it is only learnt.
-        answer == StateAnswer::FirstSeen(true) && event_date(row) >= self.learning_until
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        audit(row)
-            .map(|r| by_actor(&format!("First Tailscale admin console login in {} days", self.lookback_days), r))
-            .unwrap_or_default()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row)
-            .and_then(|r| r.actor_id.clone().or(r.actor_login_name.clone()))
-            .unwrap_or_default()
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        audit(row).map(context).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
+/// The event's UTC date as YYYYMMDD.
+fn event_date(row: &AuditRow) -> u64 {
+    let text = row.p.p_event_time.rfc3339();
+    text.get(..10).map_or(0, |d| d.replace('-', "").parse().unwrap_or(0))
 }
 
 const LOGIN: &str = r#"{"eventTime":"2025-03-04T17:00:00Z","origin":"ADMIN_CONSOLE","actor":{"id":"u9","type":"USER","loginName":"mallory@example.com"},"target":{"type":"ADMIN_CONSOLE"},"action":"LOGIN"}"#;
@@ -166,6 +145,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

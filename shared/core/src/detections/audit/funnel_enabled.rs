@@ -1,11 +1,11 @@
 //! Funnel publishes tailnet services on the public internet: a new `funnel` node attribute turns a
 //! private service into an internet-facing one.
 
-use crate::detections::common::{by_actor, ids};
+use crate::detections::common::by_actor;
 use crate::detections::policy::{is_policy_update, PolicyChange};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, audit_context, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::{AuditRow, LakeRow};
+use crate::engine::{audit_context, Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,14 +19,25 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(FunnelEnabled))
-}
-
-struct FunnelEnabled;
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |r| !gained(r).is_empty(),
+    title: |r| by_actor(&format!("Tailscale Funnel enabled for {}", target_list(&gained(r))), r),
+    context: Some(|h| {
+        let r = h;
+        let mut m = audit_context(r);
+        m.insert("funnel_targets_added".into(), gained(r).into());
+        let all: Vec<String> = PolicyChange::of(r)
+            .new
+            .map(|p| p.funnel_targets().into_iter().collect())
+            .unwrap_or_default();
+        m.insert("funnel_targets".into(), all.into());
+        m.into()
+    }),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
 /// Targets that gained `funnel` (old policy unreadable or absent: every funnel target is new).
 fn gained(row: &AuditRow) -> Vec<String> {
@@ -45,42 +56,6 @@ fn target_list(targets: &[String]) -> String {
         [one] => one.clone(),
         [first, second] => format!("{first}, {second}"),
         [first, second, rest @ ..] => format!("{first}, {second} and {} more", rest.len()),
-    }
-}
-
-impl Detection for FunnelEnabled {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row).is_some_and(|r| !gained(r).is_empty()).into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        audit(row)
-            .map(|r| by_actor(&format!("Tailscale Funnel enabled for {}", target_list(&gained(r))), r))
-            .unwrap_or_default()
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        let Some(r) = audit(row) else { return serde_json::Value::Null };
-        let mut m = audit_context(r);
-        m.insert("funnel_targets_added".into(), gained(r).into());
-        let all: Vec<String> = PolicyChange::of(r)
-            .new
-            .map(|p| p.funnel_targets().into_iter().collect())
-            .unwrap_or_default();
-        m.insert("funnel_targets".into(), all.into());
-        m.into()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(ids).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
     }
 }
 
@@ -126,6 +101,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

@@ -2,10 +2,9 @@
 //! administrator, skipping the promotion a role change would log.
 
 use crate::detections::common::{by_actor, change_context, invite_created, invite_role, is_admin_role, target_label};
-use crate::detections::rule::AuditRule;
-use crate::engine::registry::Spec;
 use crate::engine::{Expect, Meta, Severity, TestCase};
 use crate::lake::AuditRow;
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,8 +18,9 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-static RULE: AuditRule = AuditRule {
-    meta: &META,
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
     matches: |r| invite_created(r) && is_admin_role(&invite_role(r)),
     title: |r| {
         by_actor(
@@ -33,15 +33,9 @@ static RULE: AuditRule = AuditRule {
         "billing-admin" => Severity::Medium,
         _ => Severity::High,
     }),
-    context,
+    context: Some(|h| context(h)),
     tests: TESTS,
-    ..AuditRule::DEFAULT
-};
-
-/// Registration.
-pub const SPEC: Spec = Spec {
-    meta: &META,
-    build: |_| Ok(Box::new(&RULE)),
+    ..Rule::DEFAULT
 };
 
 fn context(r: &AuditRow) -> serde_json::Value {
@@ -84,6 +78,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

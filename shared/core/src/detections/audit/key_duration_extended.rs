@@ -1,11 +1,11 @@
 //! The tailnet's maximum node key duration raised: every device goes longer between
 //! re-authentications, so stolen devices and keys stay useful for longer.
 
-use crate::detections::common::{by_actor, change_context, ids, tailnet_setting_changed};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, json_value, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::{AuditRow, LakeRow};
+use crate::detections::common::{by_actor, change_context, tailnet_setting_changed};
+use crate::engine::{json_value, Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
 use crate::record::{Action, TargetProperty};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,14 +19,34 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(KeyDurationExtended))
-}
-
-struct KeyDurationExtended;
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |h| extension(h).is_some(),
+    title: |h| {
+        let r = h;
+        let (old, new) = extension(r).unwrap_or_default();
+        by_actor(
+            &format!(
+                "Tailscale maximum key duration extended from {} to {} days",
+                days_label(old),
+                days_label(new)
+            ),
+            r,
+        )
+    },
+    context: Some(|h| {
+        let r = h;
+        let mut ctx = change_context(r);
+        if let (Some(m), Some((old, new))) = (ctx.as_object_mut(), extension(r)) {
+            m.insert("old_days".into(), old.into());
+            m.insert("new_days".into(), new.into());
+        }
+        ctx
+    }),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
 /// Seconds per unit of a duration text; `None` for units this code does not know.
 fn unit_seconds(unit: &str) -> Option<f64> {
@@ -95,47 +115,6 @@ fn days_label(days: f64) -> String {
     }
 }
 
-impl Detection for KeyDurationExtended {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row).and_then(extension).is_some().into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        let Some(r) = audit(row) else { return String::new() };
-        let (old, new) = extension(r).unwrap_or_default();
-        by_actor(
-            &format!(
-                "Tailscale maximum key duration extended from {} to {} days",
-                days_label(old),
-                days_label(new)
-            ),
-            r,
-        )
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        let Some(r) = audit(row) else { return serde_json::Value::Null };
-        let mut ctx = change_context(r);
-        if let (Some(m), Some((old, new))) = (ctx.as_object_mut(), extension(r)) {
-            m.insert("old_days".into(), old.into());
-            m.insert("new_days".into(), new.into());
-        }
-        ctx
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(ids).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
-}
-
 const TESTS: &[TestCase] = &[
     TestCase::new(
         "days as numbers, in the admin console",
@@ -188,6 +167,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

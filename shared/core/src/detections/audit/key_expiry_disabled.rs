@@ -2,11 +2,10 @@
 //! re-authenticating, so a stolen or lost laptop never drops out on its own.
 
 use crate::detections::common::{by_actor, property_changed, target_label};
-use crate::detections::rule::AuditRule;
-use crate::engine::registry::Spec;
 use crate::engine::{Expect, Meta, Severity, TestCase};
 use crate::lake::AuditRow;
 use crate::record::{Action, TargetProperty, TargetType};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -20,11 +19,12 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-static RULE: AuditRule = AuditRule {
-    meta: &META,
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
     matches: |r| r.target_type == Some(TargetType::Node) && property_changed(r, &[Action::Disable], &[TargetProperty::KeyExpiry]),
     title: |r| by_actor(&format!("Tailscale key expiry disabled for {}", target_label(r)), r),
-    severity: Some(|r: &AuditRow| {
+    severity: Some(|r| {
         if r.target_is_ephemeral == Some(true) {
             Severity::Low
         } else {
@@ -32,13 +32,7 @@ static RULE: AuditRule = AuditRule {
         }
     }),
     tests: TESTS,
-    ..AuditRule::DEFAULT
-};
-
-/// Registration.
-pub const SPEC: Spec = Spec {
-    meta: &META,
-    build: |_| Ok(Box::new(&RULE)),
+    ..Rule::DEFAULT
 };
 
 const TESTS: &[TestCase] = &[
@@ -83,6 +77,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

@@ -1,11 +1,11 @@
 //! Log streaming or flow logging switched off or redirected: the attacker's usual step before
 //! acting, because it blinds this very pipeline.
 
-use crate::detections::common::{by_actor, change_context, ids, property_changed};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, json_value, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::{AuditRow, LakeRow};
+use crate::detections::common::{by_actor, change_context, property_changed};
+use crate::engine::{json_value, Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
 use crate::record::{Action, TargetProperty, TargetType};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,14 +19,51 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(LogStreamingTampered))
-}
-
-struct LogStreamingTampered;
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |r| endpoint_changed(r) || flow_logging_disabled(r),
+    title: |h| {
+        let r = h;
+        let what = match (&r.target_property, &r.action) {
+            (Some(TargetProperty::NetworkFlowLogging), _) => "Tailscale network flow logging disabled".to_owned(),
+            (Some(TargetProperty::LogExitFlows), _) => "Tailscale exit node flow logging disabled".to_owned(),
+            (_, action) => {
+                let kind = setting(r.old.as_deref(), "logstreamType").or_else(|| setting(r.new.as_deref(), "logstreamType"));
+                let verb = if *action == Action::Delete { "deleted" } else { "changed" };
+                match kind {
+                    Some(kind) => format!("Tailscale {kind} log streaming endpoint {verb}"),
+                    None => format!("Tailscale log streaming endpoint {verb}"),
+                }
+            }
+        };
+        by_actor(&what, r)
+    },
+    severity: Some(|h| {
+        if h.action == Action::Update {
+            Severity::High
+        } else {
+            Severity::Critical
+        }
+    }),
+    context: Some(|h| {
+        let r = h;
+        let mut ctx = change_context(r);
+        if let Some(m) = ctx.as_object_mut() {
+            for (key, text) in [("old_endpoint", r.old.as_deref()), ("new_endpoint", r.new.as_deref())] {
+                if let Some(url) = setting(text, "endpointURL") {
+                    m.insert(key.into(), url.into());
+                }
+            }
+            if let Some(kind) = setting(r.old.as_deref(), "logstreamType").or_else(|| setting(r.new.as_deref(), "logstreamType")) {
+                m.insert("log_type".into(), kind.into());
+            }
+        }
+        ctx
+    }),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
 fn is_logstream_endpoint(r: &AuditRow) -> bool {
     r.target_property == Some(TargetProperty::LogstreamEndpoint) || r.target_type == Some(TargetType::LogstreamEndpoint)
@@ -47,64 +84,6 @@ fn flow_logging_disabled(r: &AuditRow) -> bool {
 /// A member of the endpoint settings in `old` or `new` (`endpointURL`, `logstreamType`, …).
 fn setting(text: Option<&str>, key: &str) -> Option<String> {
     json_value(text)?.get(key)?.as_str().map(str::to_owned)
-}
-
-impl Detection for LogStreamingTampered {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row).is_some_and(|r| endpoint_changed(r) || flow_logging_disabled(r)).into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        let Some(r) = audit(row) else { return String::new() };
-        let what = match (&r.target_property, &r.action) {
-            (Some(TargetProperty::NetworkFlowLogging), _) => "Tailscale network flow logging disabled".to_owned(),
-            (Some(TargetProperty::LogExitFlows), _) => "Tailscale exit node flow logging disabled".to_owned(),
-            (_, action) => {
-                let kind = setting(r.old.as_deref(), "logstreamType").or_else(|| setting(r.new.as_deref(), "logstreamType"));
-                let verb = if *action == Action::Delete { "deleted" } else { "changed" };
-                match kind {
-                    Some(kind) => format!("Tailscale {kind} log streaming endpoint {verb}"),
-                    None => format!("Tailscale log streaming endpoint {verb}"),
-                }
-            }
-        };
-        by_actor(&what, r)
-    }
-
-    fn severity(&self, row: &LakeRow) -> Severity {
-        match audit(row).map(|r| &r.action) {
-            Some(Action::Update) => Severity::High,
-            _ => Severity::Critical,
-        }
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        let Some(r) = audit(row) else { return serde_json::Value::Null };
-        let mut ctx = change_context(r);
-        if let Some(m) = ctx.as_object_mut() {
-            for (key, text) in [("old_endpoint", r.old.as_deref()), ("new_endpoint", r.new.as_deref())] {
-                if let Some(url) = setting(text, "endpointURL") {
-                    m.insert(key.into(), url.into());
-                }
-            }
-            if let Some(kind) = setting(r.old.as_deref(), "logstreamType").or_else(|| setting(r.new.as_deref(), "logstreamType")) {
-                m.insert("log_type".into(), kind.into());
-            }
-        }
-        ctx
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(ids).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
 }
 
 const TESTS: &[TestCase] = &[
@@ -169,6 +148,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

@@ -1,11 +1,11 @@
 //! MagicDNS turned off: every node falls back to whatever DNS the network hands it, which an
 //! attacker on that network controls.
 
-use crate::detections::common::{by_actor, context, ids, tailnet_setting_disabled};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::LakeRow;
+use crate::detections::common::{by_actor, context, tailnet_setting_disabled};
+use crate::engine::{Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
 use crate::record::TargetProperty;
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,42 +19,15 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(MagicDnsDisabled))
-}
-
-struct MagicDnsDisabled;
-
-impl Detection for MagicDnsDisabled {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row)
-            .is_some_and(|r| tailnet_setting_disabled(r, &TargetProperty::MagicDns))
-            .into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        audit(row).map(|r| by_actor("Tailscale MagicDNS disabled", r)).unwrap_or_default()
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        audit(row).map(context).unwrap_or_default()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(ids).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
-}
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |r| tailnet_setting_disabled(r, &TargetProperty::MagicDns),
+    title: |r| by_actor("Tailscale MagicDNS disabled", r),
+    context: Some(|h| context(h)),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
 const TESTS: &[TestCase] = &[
     TestCase::new(
@@ -98,6 +71,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

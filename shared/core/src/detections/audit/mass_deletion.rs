@@ -2,10 +2,10 @@
 //! locking defenders out.
 
 use crate::detections::common::{actor_key, by_actor, context};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::{AuditRow, LakeRow};
+use crate::engine::{Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
 use crate::record::{Action, TargetType};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -21,45 +21,14 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(MassDeletion))
-}
-
-struct MassDeletion;
-
-/// Ephemeral nodes (CI runners, containers) are deleted by design when they go offline or finish
-/// a job, often dozens at a time: they are not counted.
-fn matches(r: &AuditRow) -> bool {
-    matches!(r.action, Action::Delete | Action::Suspend)
-        && matches!(r.target_type, Some(TargetType::User | TargetType::Node))
-        && r.target_is_ephemeral != Some(true)
-        && r.error.is_none()
-}
-
-impl Detection for MassDeletion {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row).is_some_and(matches).into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        audit(row)
-            .map(|r| by_actor("Mass deletion of Tailscale users and devices", r))
-            .unwrap_or_default()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(actor_key).unwrap_or_default()
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        let Some(r) = audit(row) else { return serde_json::Value::Null };
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |h| matches(h),
+    title: |r| by_actor("Mass deletion of Tailscale users and devices", r),
+    dedup: Some(|h| actor_key(h)),
+    context: Some(|h| {
+        let r = h;
         let mut ctx = context(r);
         if let Some(m) = ctx.as_object_mut() {
             m.insert("action".into(), r.action.as_str().into());
@@ -68,11 +37,18 @@ impl Detection for MassDeletion {
             }
         }
         ctx
-    }
+    }),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
+/// Ephemeral nodes (CI runners, containers) are deleted by design when they go offline or finish
+/// a job, often dozens at a time: they are not counted.
+fn matches(r: &AuditRow) -> bool {
+    matches!(r.action, Action::Delete | Action::Suspend)
+        && matches!(r.target_type, Some(TargetType::User | TargetType::Node))
+        && r.target_is_ephemeral != Some(true)
+        && r.error.is_none()
 }
 
 const DELETIONS: &[&str] = &[
@@ -152,6 +128,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

@@ -2,11 +2,10 @@
 //! retagged `tag:prod` reaches production as if it were a server.
 
 use crate::detections::common::{by_actor, change_context, list_diff, property_changed, string_list, target_label};
-use crate::detections::rule::AuditRule;
-use crate::engine::registry::Spec;
 use crate::engine::{Expect, Meta, Severity, TestCase};
 use crate::lake::AuditRow;
 use crate::record::{Action, TargetProperty, TargetType};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -20,20 +19,15 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-static RULE: AuditRule = AuditRule {
-    meta: &META,
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
     matches: |r| retag(r) && !list_diff(r).0.is_empty(),
-    title,
-    severity: Some(severity),
-    context,
+    title: |h| title(h),
+    severity: Some(|h| severity(h)),
+    context: Some(|h| context(h)),
     tests: TESTS,
-    ..AuditRule::DEFAULT
-};
-
-/// Registration.
-pub const SPEC: Spec = Spec {
-    meta: &META,
-    build: |_| Ok(Box::new(&RULE)),
+    ..Rule::DEFAULT
 };
 
 fn retag(r: &AuditRow) -> bool {
@@ -111,6 +105,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

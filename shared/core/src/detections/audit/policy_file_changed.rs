@@ -1,11 +1,11 @@
 //! The policy file is the tailnet's firewall: a change to it can silently open every node to every
 //! other, or hand everyone the internet through an exit node.
 
-use crate::detections::common::{by_actor, ids};
+use crate::detections::common::by_actor;
 use crate::detections::policy::{is_policy_update, Counts, PolicyChange};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, audit_context, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::{AuditRow, LakeRow};
+use crate::engine::{audit_context, Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,63 +19,17 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(PolicyFileChanged))
-}
-
-struct PolicyFileChanged;
-
-/// At most this many added / removed rules go into the context.
-const MAX_LISTED: usize = 10;
-
-fn update(row: &LakeRow) -> Option<&AuditRow> {
-    audit(row).filter(|r| is_policy_update(r))
-}
-
-fn what(change: &PolicyChange) -> String {
-    match change.widenings().as_slice() {
-        [] => "Tailscale policy file changed".to_owned(),
-        widened => format!("Tailscale policy file changed to {}", widened.join(" and ")),
-    }
-}
-
-/// `{"acls": "1 -> 2", …}`; `?` for a side that did not parse.
-fn count_pairs(old: Option<Counts>, new: Option<Counts>) -> serde_json::Value {
-    let show = |c: Option<Counts>, i: usize| c.map_or_else(|| "?".to_owned(), |c| c.named()[i].1.to_string());
-    Counts::default()
-        .named()
-        .iter()
-        .enumerate()
-        .map(|(i, (name, _))| ((*name).to_owned(), format!("{} -> {}", show(old, i), show(new, i)).into()))
-        .collect::<serde_json::Map<_, _>>()
-        .into()
-}
-
-impl Detection for PolicyFileChanged {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        update(row).is_some().into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        update(row).map(|r| by_actor(&what(&PolicyChange::of(r)), r)).unwrap_or_default()
-    }
-
-    fn severity(&self, row: &LakeRow) -> Severity {
-        match update(row).map(PolicyChange::of) {
-            Some(c) if !c.widenings().is_empty() => Severity::High,
-            _ => Severity::Low,
-        }
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        let Some(r) = update(row) else { return serde_json::Value::Null };
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |h| update(h).is_some(),
+    title: |h| update(h).map(|r| by_actor(&what(&PolicyChange::of(r)), r)).unwrap_or_default(),
+    severity: Some(|h| match update(h).map(PolicyChange::of) {
+        Some(c) if !c.widenings().is_empty() => Severity::High,
+        _ => Severity::Low,
+    }),
+    context: Some(|h| {
+        let Some(r) = update(h) else { return serde_json::Value::Null };
         let change = PolicyChange::of(r);
         let (added, removed) = change.rule_diff();
         let mut m = audit_context(r);
@@ -96,15 +50,35 @@ impl Detection for PolicyFileChanged {
             serde_json::json!({ "old": change.old.is_some(), "new": change.new.is_some() }),
         );
         m.into()
-    }
+    }),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(ids).unwrap_or_default()
-    }
+/// At most this many added / removed rules go into the context.
+const MAX_LISTED: usize = 10;
 
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
+fn update(row: &AuditRow) -> Option<&AuditRow> {
+    Some(row).filter(|r| is_policy_update(r))
+}
+
+fn what(change: &PolicyChange) -> String {
+    match change.widenings().as_slice() {
+        [] => "Tailscale policy file changed".to_owned(),
+        widened => format!("Tailscale policy file changed to {}", widened.join(" and ")),
     }
+}
+
+/// `{"acls": "1 -> 2", …}`; `?` for a side that did not parse.
+fn count_pairs(old: Option<Counts>, new: Option<Counts>) -> serde_json::Value {
+    let show = |c: Option<Counts>, i: usize| c.map_or_else(|| "?".to_owned(), |c| c.named()[i].1.to_string());
+    Counts::default()
+        .named()
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| ((*name).to_owned(), format!("{} -> {}", show(old, i), show(new, i)).into()))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 const TESTS: &[TestCase] = &[
@@ -188,7 +162,7 @@ mod tests {
 
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 
     #[test]
@@ -199,8 +173,8 @@ mod tests {
             parse_time: Timestamp::parse("2025-03-04T18:00:00Z").unwrap(),
         };
         let rows = crate::pipeline::normalize_body(super::TESTS[0].record.as_bytes(), &ctx).rows;
-        let det = (super::SPEC.build)(&Params::new(super::META.id, None)).unwrap();
-        let c = det.context(&rows[0]);
+        let det = crate::rule::Definition::build(&super::RULE, &Params::new(super::META.id, None)).unwrap();
+        let c = det.context(&rows[0], None);
         assert_eq!(c["rules_added"], serde_json::json!(["acls: accept * -> *:*"]));
         assert_eq!(c["rules_removed"], serde_json::json!(["acls: accept group:eng -> tag:prod:22"]));
         assert_eq!(c["counts"]["acls"], "1 -> 1");

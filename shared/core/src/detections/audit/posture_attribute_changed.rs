@@ -2,11 +2,10 @@
 //! attributes, so writing `custom:compliant = true` onto a device walks it past the check.
 
 use crate::detections::common::{actor_is_machine, by_actor, target_label};
-use crate::detections::rule::AuditRule;
-use crate::engine::registry::Spec;
 use crate::engine::{Expect, Meta, Severity, TestCase};
 use crate::lake::AuditRow;
 use crate::record::{Action, ActorType, TargetType};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -20,21 +19,16 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-static RULE: AuditRule = AuditRule {
-    meta: &META,
-    matches,
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |h| matches(h),
     title: |r| {
         let verb = if r.action == Action::Delete { "removed from" } else { "set on" };
         by_actor(&format!("Tailscale posture attribute {verb} {}", target_label(r)), r)
     },
     tests: TESTS,
-    ..AuditRule::DEFAULT
-};
-
-/// Registration.
-pub const SPEC: Spec = Spec {
-    meta: &META,
-    build: |_| Ok(Box::new(&RULE)),
+    ..Rule::DEFAULT
 };
 
 fn matches(r: &AuditRow) -> bool {
@@ -80,6 +74,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

@@ -1,11 +1,11 @@
 //! Device posture weakened: access rules that check a device's health (EDR, MDM, OS version)
 //! silently stop checking, letting unmanaged machines through.
 
-use crate::detections::common::{by_actor, change_context, ids, property_changed};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::{AuditRow, LakeRow};
+use crate::detections::common::{by_actor, property_changed};
+use crate::engine::{Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
 use crate::record::{Action, TargetProperty, TargetType};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,38 +19,12 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(PostureWeakened))
-}
-
-struct PostureWeakened;
-
-fn integration_changed(r: &AuditRow) -> bool {
-    r.error.is_none()
-        && matches!(r.action, Action::Update | Action::Delete)
-        && (r.target_property == Some(TargetProperty::PostureIntegration) || r.target_type == Some(TargetType::PostureIntegration))
-}
-
-fn identity_collection_disabled(r: &AuditRow) -> bool {
-    property_changed(r, &[Action::Disable], &[TargetProperty::CollectPostureIdentity])
-}
-
-impl Detection for PostureWeakened {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row)
-            .is_some_and(|r| integration_changed(r) || identity_collection_disabled(r))
-            .into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        let Some(r) = audit(row) else { return String::new() };
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |r| integration_changed(r) || identity_collection_disabled(r),
+    title: |h| {
+        let r = h;
         let what = if identity_collection_disabled(r) {
             "Tailscale device posture identity collection disabled".to_owned()
         } else {
@@ -65,19 +39,19 @@ impl Detection for PostureWeakened {
             }
         };
         by_actor(&what, r)
-    }
+    },
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        audit(row).map(change_context).unwrap_or_default()
-    }
+fn integration_changed(r: &AuditRow) -> bool {
+    r.error.is_none()
+        && matches!(r.action, Action::Update | Action::Delete)
+        && (r.target_property == Some(TargetProperty::PostureIntegration) || r.target_type == Some(TargetType::PostureIntegration))
+}
 
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(ids).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
+fn identity_collection_disabled(r: &AuditRow) -> bool {
+    property_changed(r, &[Action::Disable], &[TargetProperty::CollectPostureIdentity])
 }
 
 const TESTS: &[TestCase] = &[
@@ -132,6 +106,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

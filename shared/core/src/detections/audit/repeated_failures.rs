@@ -2,9 +2,9 @@
 //! allowed to do, or automation stuck retrying something it should not.
 
 use crate::detections::common::{actor_key, by_actor, context};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::LakeRow;
+use crate::engine::{Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -20,47 +20,23 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(RepeatedFailures))
-}
-
-struct RepeatedFailures;
-
-impl Detection for RepeatedFailures {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row).is_some_and(|r| r.error.is_some()).into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        audit(row)
-            .map(|r| by_actor("Repeated failed Tailscale changes", r))
-            .unwrap_or_default()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(actor_key).unwrap_or_default()
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        let Some(r) = audit(row) else { return serde_json::Value::Null };
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |r| r.error.is_some(),
+    title: |r| by_actor("Repeated failed Tailscale changes", r),
+    dedup: Some(|h| actor_key(h)),
+    context: Some(|h| {
+        let r = h;
         let mut ctx = context(r);
         if let (Some(m), Some(error)) = (ctx.as_object_mut(), &r.error) {
             m.insert("error".into(), error.clone().into());
         }
         ctx
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
-}
+    }),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
 const FAILURES: &[&str] = &[
     r#"{"eventTime":"2025-03-04T17:01:00Z","origin":"CONFIG_API","actor":{"id":"k3F261FC38A07CNTRL","type":"OAUTH_CLIENT","displayName":"OAuth client"},"target":{"id":"example.com","type":"TAILNET","property":"ACL"},"action":"UPDATE","error":"insufficient scopes"}"#,
@@ -111,6 +87,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

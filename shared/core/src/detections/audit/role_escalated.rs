@@ -1,11 +1,11 @@
 //! A user given a more powerful admin role: the quickest way for an intruder with one admin
 //! session to make their foothold permanent.
 
-use crate::detections::common::{by_actor, change_context, ids, target_label};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::{AuditRow, LakeRow};
+use crate::detections::common::{by_actor, change_context, target_label};
+use crate::engine::{Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
 use crate::record::{Action, TargetProperty, TargetType};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,14 +19,32 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(RoleEscalated))
-}
-
-struct RoleEscalated;
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |h| escalation(h).is_some(),
+    title: |h| {
+        let r = h;
+        let (old, new) = escalation(r).unwrap_or_default();
+        by_actor(&format!("Tailscale user {} promoted from {old} to {new}", target_label(r)), r)
+    },
+    severity: Some(|h| match escalation(h) {
+        Some((_, new)) if new == "owner" => Severity::Critical,
+        Some((_, new)) if new == "billing-admin" => Severity::Medium,
+        _ => Severity::High,
+    }),
+    context: Some(|h| {
+        let r = h;
+        let mut ctx = change_context(r);
+        if let (Some(m), Some((old, new))) = (ctx.as_object_mut(), escalation(r)) {
+            m.insert("old_role".into(), old.into());
+            m.insert("new_role".into(), new.into());
+        }
+        ctx
+    }),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
 /// Canonical role name (`IT admin`, `it_admin`, `IT-Admin` → `it-admin`).
 fn canonical(role: &str) -> String {
@@ -82,48 +100,6 @@ fn escalation(r: &AuditRow) -> Option<(String, String)> {
     let old = role(r.old.as_deref())?;
     let new = role(r.new.as_deref())?;
     (is_admin_role(&new) && rank(&new)? > rank(&old)?).then_some((old, new))
-}
-
-impl Detection for RoleEscalated {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row).and_then(escalation).is_some().into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        let Some(r) = audit(row) else { return String::new() };
-        let (old, new) = escalation(r).unwrap_or_default();
-        by_actor(&format!("Tailscale user {} promoted from {old} to {new}", target_label(r)), r)
-    }
-
-    fn severity(&self, row: &LakeRow) -> Severity {
-        match audit(row).and_then(escalation) {
-            Some((_, new)) if new == "owner" => Severity::Critical,
-            Some((_, new)) if new == "billing-admin" => Severity::Medium,
-            _ => Severity::High,
-        }
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        let Some(r) = audit(row) else { return serde_json::Value::Null };
-        let mut ctx = change_context(r);
-        if let (Some(m), Some((old, new))) = (ctx.as_object_mut(), escalation(r)) {
-            m.insert("old_role".into(), old.into());
-            m.insert("new_role".into(), new.into());
-        }
-        ctx
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(ids).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
 }
 
 const TESTS: &[TestCase] = &[
@@ -213,6 +189,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

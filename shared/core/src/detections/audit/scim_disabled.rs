@@ -2,10 +2,10 @@
 //! access, so offboarding silently stops working.
 
 use crate::detections::common::{by_actor, tailnet_setting_changed};
-use crate::detections::rule::AuditRule;
-use crate::engine::registry::Spec;
 use crate::engine::{Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
 use crate::record::{Action, TargetProperty};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,18 +19,13 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-static RULE: AuditRule = AuditRule {
-    meta: &META,
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
     matches: |r| tailnet_setting_changed(r, &[Action::Disable, Action::Delete], &[TargetProperty::Scim]),
     title: |r| by_actor("Tailscale SCIM provisioning disabled", r),
     tests: TESTS,
-    ..AuditRule::DEFAULT
-};
-
-/// Registration.
-pub const SPEC: Spec = Spec {
-    meta: &META,
-    build: |_| Ok(Box::new(&RULE)),
+    ..Rule::DEFAULT
 };
 
 const TESTS: &[TestCase] = &[
@@ -55,6 +50,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

@@ -1,11 +1,11 @@
 //! A Tailscale SSH `accept` rule for root or any non-root user hands out shell access with no
 //! re-authentication: a quiet way to open servers to new people.
 
-use crate::detections::common::{by_actor, ids};
+use crate::detections::common::by_actor;
 use crate::detections::policy::{canonical, is_accept, is_policy_update, rule_line, strings, PolicyChange, Section};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, audit_context, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::{AuditRow, LakeRow};
+use crate::engine::{audit_context, Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,14 +19,20 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(SshAcceptRuleAdded))
-}
-
-struct SshAcceptRuleAdded;
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |r| !added(r).is_empty(),
+    title: |r| by_actor("Tailscale SSH accept rule added", r),
+    context: Some(|h| {
+        let r = h;
+        let mut m = audit_context(r);
+        m.insert("ssh_rules_added".into(), added(r).into_iter().take(10).collect());
+        m.into()
+    }),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
 /// The new policy's accept rules for root / non-root users that the old policy did not have
 /// verbatim, as one-line strings.
@@ -47,37 +53,6 @@ fn added(row: &AuditRow) -> Vec<String> {
         .filter(|r| !old.contains(&canonical(r)))
         .map(|r| rule_line(Section::Ssh, r))
         .collect()
-}
-
-impl Detection for SshAcceptRuleAdded {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row).is_some_and(|r| !added(r).is_empty()).into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        audit(row)
-            .map(|r| by_actor("Tailscale SSH accept rule added", r))
-            .unwrap_or_default()
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        let Some(r) = audit(row) else { return serde_json::Value::Null };
-        let mut m = audit_context(r);
-        m.insert("ssh_rules_added".into(), added(r).into_iter().take(10).collect());
-        m.into()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(ids).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
 }
 
 const TESTS: &[TestCase] = &[
@@ -122,6 +97,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

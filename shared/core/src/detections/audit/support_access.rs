@@ -1,11 +1,11 @@
 //! Tailscale staff acted on the tailnet: legitimate only when someone here opened a support
 //! request, and worth knowing about either way.
 
-use crate::detections::common::{actor_key, by_actor, change_context};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::LakeRow;
+use crate::detections::common::{actor_key, by_actor};
+use crate::engine::{Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
 use crate::record::Origin;
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,28 +19,12 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(SupportAccess))
-}
-
-struct SupportAccess;
-
-impl Detection for SupportAccess {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row)
-            .is_some_and(|r| r.origin == Some(Origin::SupportRequest) && r.error.is_none())
-            .into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        let Some(r) = audit(row) else { return String::new() };
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |r| r.origin == Some(Origin::SupportRequest) && r.error.is_none(),
+    title: |h| {
+        let r = h;
         let on = r
             .target_name
             .as_deref()
@@ -48,20 +32,11 @@ impl Detection for SupportAccess {
             .map(|t| format!(" on {t}"))
             .unwrap_or_default();
         by_actor(&format!("Tailscale support action {}{on}", r.event_name), r)
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(actor_key).unwrap_or_default()
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        audit(row).map(change_context).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
-}
+    },
+    dedup: Some(|h| actor_key(h)),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
 const TESTS: &[TestCase] = &[
     TestCase::new(
@@ -101,6 +76,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

@@ -1,11 +1,11 @@
 //! Tailnet lock turned off: the control plane alone can again add nodes and keys to the tailnet,
 //! removing the one defence against a compromised coordination server or admin account.
 
-use crate::detections::common::{by_actor, context, ids, tailnet_setting_changed};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::LakeRow;
+use crate::detections::common::{by_actor, context, tailnet_setting_changed};
+use crate::engine::{Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
 use crate::record::{Action, TargetProperty};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,53 +19,24 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(TailnetLockDisabled))
-}
-
-struct TailnetLockDisabled;
-
-impl Detection for TailnetLockDisabled {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row)
-            .is_some_and(|r| {
-                tailnet_setting_changed(
-                    r,
-                    &[Action::Disable, Action::Delete],
-                    &[TargetProperty::Tka, TargetProperty::TailnetLock],
-                )
-            })
-            .into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        audit(row)
-            .map(|r| {
-                let what = if r.action == Action::Delete { "deleted" } else { "disabled" };
-                by_actor(&format!("Tailscale tailnet lock {what}"), r)
-            })
-            .unwrap_or_default()
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        audit(row).map(context).unwrap_or_default()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(ids).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
-}
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |r| {
+        tailnet_setting_changed(
+            r,
+            &[Action::Disable, Action::Delete],
+            &[TargetProperty::Tka, TargetProperty::TailnetLock],
+        )
+    },
+    title: |r| {
+        let what = if r.action == Action::Delete { "deleted" } else { "disabled" };
+        by_actor(&format!("Tailscale tailnet lock {what}"), r)
+    },
+    context: Some(|h| context(h)),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
 const TESTS: &[TestCase] = &[
     TestCase::new(
@@ -109,6 +80,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

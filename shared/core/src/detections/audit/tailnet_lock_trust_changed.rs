@@ -2,11 +2,10 @@
 //! into the tailnet, which is exactly what the lock exists to prevent.
 
 use crate::detections::common::{by_actor, change_context, list_diff, tailnet_setting_changed};
-use crate::detections::rule::AuditRule;
-use crate::engine::registry::Spec;
 use crate::engine::{Expect, Meta, Severity, TestCase};
 use crate::lake::AuditRow;
 use crate::record::{Action, TargetProperty};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -20,8 +19,9 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-static RULE: AuditRule = AuditRule {
-    meta: &META,
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
     matches: |r| {
         !matches!(r.action, Action::Enable | Action::Disable | Action::Delete)
             && tailnet_setting_changed(
@@ -30,7 +30,7 @@ static RULE: AuditRule = AuditRule {
                 &[TargetProperty::Tka, TargetProperty::TailnetLock],
             )
     },
-    title,
+    title: |h| title(h),
     severity: Some(|r| {
         let (added, removed) = list_diff(r);
         if added.is_empty() && !removed.is_empty() {
@@ -39,15 +39,9 @@ static RULE: AuditRule = AuditRule {
             Severity::High
         }
     }),
-    context,
+    context: Some(|h| context(h)),
     tests: TESTS,
-    ..AuditRule::DEFAULT
-};
-
-/// Registration.
-pub const SPEC: Spec = Spec {
-    meta: &META,
-    build: |_| Ok(Box::new(&RULE)),
+    ..Rule::DEFAULT
 };
 
 fn title(r: &AuditRow) -> String {
@@ -111,6 +105,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

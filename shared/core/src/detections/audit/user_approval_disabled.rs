@@ -1,11 +1,11 @@
 //! User approval turned off: anyone who can sign in with the tailnet's identity provider becomes
 //! a working user at once, with nobody reviewing who they are.
 
-use crate::detections::common::{by_actor, context, ids, tailnet_setting_disabled};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::LakeRow;
+use crate::detections::common::{by_actor, context, tailnet_setting_disabled};
+use crate::engine::{Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
 use crate::record::TargetProperty;
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,44 +19,15 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(UserApprovalDisabled))
-}
-
-struct UserApprovalDisabled;
-
-impl Detection for UserApprovalDisabled {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row)
-            .is_some_and(|r| tailnet_setting_disabled(r, &TargetProperty::UserApprovalRequired))
-            .into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        audit(row)
-            .map(|r| by_actor("Tailscale user approval disabled", r))
-            .unwrap_or_default()
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        audit(row).map(context).unwrap_or_default()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(ids).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
-}
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |r| tailnet_setting_disabled(r, &TargetProperty::UserApprovalRequired),
+    title: |r| by_actor("Tailscale user approval disabled", r),
+    context: Some(|h| context(h)),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
 const TESTS: &[TestCase] = &[
     TestCase::new(
@@ -100,6 +71,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

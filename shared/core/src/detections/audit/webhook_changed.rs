@@ -1,11 +1,11 @@
 //! Webhook endpoints changed: a new endpoint receives the tailnet's event stream, and a deleted or
 //! re-pointed one stops the notifications responders rely on.
 
-use crate::detections::common::{by_actor, change_context, ids, target_label};
-use crate::engine::registry::Spec;
-use crate::engine::{audit, ConfigError, Detection, Expect, Meta, Params, Severity, TestCase, Verdict};
-use crate::lake::{AuditRow, LakeRow};
+use crate::detections::common::{by_actor, target_label};
+use crate::engine::{Expect, Meta, Severity, TestCase};
+use crate::lake::AuditRow;
 use crate::record::{Action, TargetProperty, TargetType};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -19,32 +19,12 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
-
-fn build(_params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(WebhookChanged))
-}
-
-struct WebhookChanged;
-
-fn matches(r: &AuditRow) -> bool {
-    r.target_type == Some(TargetType::WebhookEndpoint)
-        && matches!(r.action, Action::Create | Action::Delete | Action::Update)
-        && r.error.is_none()
-}
-
-impl Detection for WebhookChanged {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        audit(row).is_some_and(matches).into()
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        let Some(r) = audit(row) else { return String::new() };
+/// The detection.
+pub const RULE: Rule<AuditRow> = Rule {
+    meta: META,
+    matches: |h| matches(h),
+    title: |h| {
+        let r = h;
         let change = match (&r.action, &r.target_property) {
             (Action::Create, _) => "created",
             (Action::Delete, _) => "deleted",
@@ -53,19 +33,15 @@ impl Detection for WebhookChanged {
             _ => "changed",
         };
         by_actor(&format!("Tailscale webhook {} {change}", target_label(r)), r)
-    }
+    },
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        audit(row).map(change_context).unwrap_or_default()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        audit(row).map(ids).unwrap_or_default()
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
+fn matches(r: &AuditRow) -> bool {
+    r.target_type == Some(TargetType::WebhookEndpoint)
+        && matches!(r.action, Action::Create | Action::Delete | Action::Update)
+        && r.error.is_none()
 }
 
 const TESTS: &[TestCase] = &[
@@ -130,6 +106,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

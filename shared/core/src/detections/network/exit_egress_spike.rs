@@ -1,11 +1,9 @@
 //! Gigabytes leaving through an exit node in an hour: bulk exfiltration to the internet, hidden in
 //! traffic that looks like ordinary browsing.
 
-use crate::engine::registry::Spec;
-use crate::engine::{
-    network, ConfigError, Detection, Expect, LogType, Meta, ParamDoc, Params, Severity, StateAnswer, StateQuery, TestCase, Verdict,
-};
-use crate::lake::{LakeRow, NetworkRow, TrafficKind};
+use crate::engine::{Expect, LogType, Meta, ParamDoc, Severity, StateQuery, TestCase};
+use crate::lake::{NetworkRow, TrafficKind};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -25,16 +23,50 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
+/// The detection.
+pub const RULE: Rule<NetworkRow, ExitEgressSpike> = Rule {
+    meta: META,
+    params: |p| {
+        Ok(ExitEgressSpike {
+            threshold_bytes: p.u64("threshold_bytes", 10 * 1024 * 1024 * 1024)?.max(1),
+        })
+    },
+    matches: |r| r.traffic_kind == TrafficKind::Exit && r.tx_bytes > 0 && !forwarded(r),
+    ask: Some(|r| {
+        Some(StateQuery::SumOverWindow {
+            key: r.node_id.clone(),
+            amount: r.tx_bytes,
+            window_minutes: 60,
+        })
+    }),
+    decide: |h| h.sum() >= h.params.threshold_bytes,
+    title: |r| {
+        format!(
+            "Over {} sent through an exit node by {} in an hour",
+            human_bytes(r.params.threshold_bytes),
+            node_label(r)
+        )
+    },
+    dedup: Some(|r| r.node_id.clone()),
+    context: Some(|r| {
+        serde_json::json!({
+            "node_id": r.node_id,
+            "node_name": r.node_name,
+            "node_user": r.node_user,
+            "node_tags": r.node_tags,
+            "dst_ip": r.dst_ip,
+            "tx_bytes": r.tx_bytes,
+            "window_start": r.window_start,
+            "threshold_bytes": r.params.threshold_bytes,
+        })
+    }),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
-fn build(params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(ExitEgressSpike {
-        threshold_bytes: params.u64("threshold_bytes", 10 * 1024 * 1024 * 1024)?.max(1),
-    }))
-}
-
-struct ExitEgressSpike {
+/// Parameters.
+#[derive(Default)]
+pub struct ExitEgressSpike {
     threshold_bytes: u64,
 }
 
@@ -67,61 +99,6 @@ fn human_bytes(n: u64) -> String {
     }
     let text = format!("{value:.1}");
     format!("{} {}", text.strip_suffix(".0").unwrap_or(&text), UNITS[unit])
-}
-
-impl Detection for ExitEgressSpike {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        match network(row) {
-            Some(r) if r.traffic_kind == TrafficKind::Exit && r.tx_bytes > 0 && !forwarded(r) => Verdict::Ask(StateQuery::SumOverWindow {
-                key: r.node_id.clone(),
-                amount: r.tx_bytes,
-                window_minutes: 60,
-            }),
-            _ => Verdict::No,
-        }
-    }
-
-    fn decide(&self, _row: &LakeRow, answer: StateAnswer) -> bool {
-        matches!(answer, StateAnswer::Sum(n) if n >= self.threshold_bytes)
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        network(row)
-            .map(|r| {
-                format!(
-                    "Over {} sent through an exit node by {} in an hour",
-                    human_bytes(self.threshold_bytes),
-                    node_label(r)
-                )
-            })
-            .unwrap_or_default()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        network(row).map(|r| r.node_id.clone()).unwrap_or_default()
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        let Some(r) = network(row) else { return serde_json::Value::Null };
-        serde_json::json!({
-            "node_id": r.node_id,
-            "node_name": r.node_name,
-            "node_user": r.node_user,
-            "node_tags": r.node_tags,
-            "dst_ip": r.dst_ip,
-            "tx_bytes": r.tx_bytes,
-            "window_start": r.window_start,
-            "threshold_bytes": self.threshold_bytes,
-        })
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
 }
 
 const EARLIER: &str = r#"{"nodeId":"nLaptop42","start":"2025-03-04T17:10:00Z","srcNode":{"nodeId":"nLaptop42","name":"laptop-42.ts.net","user":"alice@example.com"},"exitTraffic":[{"src":"100.92.240.74:0","txPkts":400,"txBytes":600,"rxBytes":90}]}"#;
@@ -195,7 +172,7 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 
     #[test]

@@ -1,11 +1,9 @@
 //! Tens of gigabytes from one node to one peer in an hour: data being staged or exfiltrated across
 //! the tailnet.
 
-use crate::engine::registry::Spec;
-use crate::engine::{
-    network, ConfigError, Detection, Expect, LogType, Meta, ParamDoc, Params, Severity, StateAnswer, StateQuery, TestCase, Verdict,
-};
-use crate::lake::{LakeRow, NetworkRow, TrafficKind};
+use crate::engine::{Expect, LogType, Meta, ParamDoc, Severity, StateQuery, TestCase};
+use crate::lake::{NetworkRow, TrafficKind};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -25,16 +23,57 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
+/// The detection.
+pub const RULE: Rule<NetworkRow, LargeTransfer> = Rule {
+    meta: META,
+    params: |p| {
+        Ok(LargeTransfer {
+            threshold_bytes: p.u64("threshold_bytes", 20 * 1024 * 1024 * 1024)?.max(1),
+        })
+    },
+    matches: |r| matches!(r.traffic_kind, TrafficKind::Virtual | TrafficKind::Subnet) && r.tx_bytes > 0,
+    ask: Some(|r| {
+        Some(StateQuery::SumOverWindow {
+            key: format!("{}|{}", r.node_id, peer_key(r)?),
+            amount: r.tx_bytes,
+            window_minutes: 60,
+        })
+    }),
+    decide: |h| h.sum() >= h.params.threshold_bytes,
+    title: |r| {
+        format!(
+            "Over {} sent from {} to {} in an hour",
+            human_bytes(r.params.threshold_bytes),
+            node_label(r),
+            peer_label(r)
+        )
+    },
+    dedup: Some(|r| format!("{}|{}", r.node_id, peer_key(r).unwrap_or_default())),
+    context: Some(|r| {
+        serde_json::json!({
+            "node_id": r.node_id,
+            "node_name": r.node_name,
+            "node_user": r.node_user,
+            "node_tags": r.node_tags,
+            "peer_node_id": r.peer_node_id,
+            "peer_node_name": r.peer_node_name,
+            "peer_user": r.peer_user,
+            "peer_tags": r.peer_tags,
+            "traffic_kind": r.traffic_kind,
+            "dst_ip": r.dst_ip,
+            "dst_port": r.dst_port,
+            "tx_bytes": r.tx_bytes,
+            "window_start": r.window_start,
+            "threshold_bytes": r.params.threshold_bytes,
+        })
+    }),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
-fn build(params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(LargeTransfer {
-        threshold_bytes: params.u64("threshold_bytes", 20 * 1024 * 1024 * 1024)?.max(1),
-    }))
-}
-
-struct LargeTransfer {
+/// Parameters.
+#[derive(Default)]
+pub struct LargeTransfer {
     threshold_bytes: u64,
 }
 
@@ -71,74 +110,6 @@ fn human_bytes(n: u64) -> String {
     }
     let text = format!("{value:.1}");
     format!("{} {}", text.strip_suffix(".0").unwrap_or(&text), UNITS[unit])
-}
-
-impl Detection for LargeTransfer {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        let Some(r) = network(row) else { return Verdict::No };
-        if !matches!(r.traffic_kind, TrafficKind::Virtual | TrafficKind::Subnet) || r.tx_bytes == 0 {
-            return Verdict::No;
-        }
-        match peer_key(r) {
-            Some(peer) => Verdict::Ask(StateQuery::SumOverWindow {
-                key: format!("{}|{peer}", r.node_id),
-                amount: r.tx_bytes,
-                window_minutes: 60,
-            }),
-            None => Verdict::No,
-        }
-    }
-
-    fn decide(&self, _row: &LakeRow, answer: StateAnswer) -> bool {
-        matches!(answer, StateAnswer::Sum(n) if n >= self.threshold_bytes)
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        network(row)
-            .map(|r| {
-                format!(
-                    "Over {} sent from {} to {} in an hour",
-                    human_bytes(self.threshold_bytes),
-                    node_label(r),
-                    peer_label(r)
-                )
-            })
-            .unwrap_or_default()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        network(row)
-            .map(|r| format!("{}|{}", r.node_id, peer_key(r).unwrap_or_default()))
-            .unwrap_or_default()
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        let Some(r) = network(row) else { return serde_json::Value::Null };
-        serde_json::json!({
-            "node_id": r.node_id,
-            "node_name": r.node_name,
-            "node_user": r.node_user,
-            "node_tags": r.node_tags,
-            "peer_node_id": r.peer_node_id,
-            "peer_node_name": r.peer_node_name,
-            "peer_user": r.peer_user,
-            "peer_tags": r.peer_tags,
-            "traffic_kind": r.traffic_kind,
-            "dst_ip": r.dst_ip,
-            "dst_port": r.dst_port,
-            "tx_bytes": r.tx_bytes,
-            "window_start": r.window_start,
-            "threshold_bytes": self.threshold_bytes,
-        })
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
 }
 
 const EARLIER: &str = r#"{"nodeId":"nLaptop42","start":"2025-03-04T17:10:00Z","srcNode":{"nodeId":"nLaptop42","name":"laptop-42.ts.net","addresses":["100.92.240.74"],"user":"alice@example.com"},"dstNodes":[{"nodeId":"nNas1","name":"nas-1.ts.net","addresses":["100.77.3.9"],"tags":["tag:storage"]}],"virtualTraffic":[{"proto":6,"src":"100.92.240.74:50000","dst":"100.77.3.9:445","txBytes":600}]}"#;
@@ -195,6 +166,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }

@@ -1,12 +1,9 @@
 //! A laptop opening RDP, SMB, WinRM or VNC on another person's device, or a server reaching into
 //! others over SSH, is how an intruder moves from one compromised machine to the next.
 
-use super::breadth::{count, raise, Breadth};
-use crate::engine::registry::Spec;
-use crate::engine::{
-    network, ConfigError, Detection, Expect, LogType, Meta, ParamDoc, Params, Severity, StateAnswer, StateQuery, TestCase, Verdict,
-};
-use crate::lake::{LakeRow, NetworkRow, TrafficKind};
+use crate::engine::{ConfigError, Expect, LogType, Meta, ParamDoc, Params, Severity, StateQuery, TestCase};
+use crate::lake::{NetworkRow, TrafficKind};
+use crate::rule::{count, raise, Hit, Rule};
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -29,29 +26,79 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
+/// The detection.
+pub const RULE: Rule<NetworkRow, LateralAdminPort> = Rule {
+    meta: META,
+    params,
+    matches: |h| h.params.classify(h).is_some(),
+    ask: Some(|h| {
+        let f = h.params.classify(h)?;
+        Some(StateQuery::DistinctCount {
+            key: f.source.key().to_owned(),
+            member: format!("{}:{}", f.destination.key(), f.port),
+            window_minutes: 60,
+        })
+    }),
+    decide: |h| h.params.classify(h).is_some_and(|f| h.params.level(&f, h.distinct()).is_some()),
+    severity: Some(|h| finding(h).map_or(META.severity, |(_, _, level)| level)),
+    title: |h| {
+        finding(h)
+            .map(|(f, n, _)| {
+                format!(
+                    "Remote-admin connections from {} to {} (port {} on {})",
+                    f.source.label(),
+                    count(n, "destination"),
+                    f.port,
+                    f.destination.label()
+                )
+            })
+            .unwrap_or_default()
+    },
+    dedup: Some(|h| {
+        finding(h)
+            .map(|(f, _, level)| format!("{}|{level}", f.source.key()))
+            .unwrap_or_default()
+    }),
+    context: Some(|r| {
+        let Some((f, n, _)) = finding(r) else {
+            return serde_json::Value::Null;
+        };
+        serde_json::json!({
+            "source": f.source.json(),
+            "distinct_destinations": n,
+            "destination": f.destination.json(),
+            "port": f.port,
+            "proto_name": r.proto_name,
+            "tx_bytes": r.tx_bytes,
+            "rx_bytes": r.rx_bytes,
+            "reported_by": f.reported_by,
+            "window_start": r.window_start,
+        })
+    }),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
-fn build(params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    Ok(Box::new(LateralAdminPort {
+fn params(params: &Params<'_>) -> Result<LateralAdminPort, ConfigError> {
+    Ok(LateralAdminPort {
         admin_ports: params.ports("admin_ports", &[22, 3389, 5985, 5986, 445, 135, 5900])?,
         user_device_ports: params.ports("user_device_ports", &[3389, 445, 5985, 5986, 135, 5900])?,
         allowed_source_tags: params.strings("allowed_source_tags", &["tag:ci", "tag:jump", "tag:bastion"])?,
         allowed_source_users: params.strings("allowed_source_users", &[])?,
         escalate_at: params.u64("escalate_at", 3)?.max(2),
         fanout_min: params.u64("fanout_min", 10)?.max(2),
-        breadth: Breadth::default(),
-    }))
+    })
 }
 
-struct LateralAdminPort {
+/// Parameters.
+#[derive(Default)]
+pub struct LateralAdminPort {
     admin_ports: Vec<u16>,
     user_device_ports: Vec<u16>,
     allowed_source_tags: Vec<String>,
     allowed_source_users: Vec<String>,
     escalate_at: u64,
     fanout_min: u64,
-    breadth: Breadth,
 }
 
 /// One end of the connection.
@@ -157,83 +204,14 @@ impl LateralAdminPort {
             None => None,
         }
     }
-
-    fn finding<'a>(&self, row: &'a LakeRow) -> Option<(Finding<'a>, u64, Severity)> {
-        let f = self.classify(network(row)?)?;
-        let distinct = self.breadth.of(row);
-        let level = self.level(&f, distinct).unwrap_or(Severity::Low);
-        Some((f, distinct, level))
-    }
 }
 
-impl Detection for LateralAdminPort {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        let Some(f) = network(row).and_then(|r| self.classify(r)) else {
-            return Verdict::No;
-        };
-        Verdict::Ask(StateQuery::DistinctCount {
-            key: f.source.key().to_owned(),
-            member: format!("{}:{}", f.destination.key(), f.port),
-            window_minutes: 60,
-        })
-    }
-
-    fn decide(&self, row: &LakeRow, answer: StateAnswer) -> bool {
-        let (Some(f), StateAnswer::Distinct(n)) = (network(row).and_then(|r| self.classify(r)), answer) else {
-            return false;
-        };
-        self.breadth.remember(row, n);
-        self.level(&f, n).is_some()
-    }
-
-    fn severity(&self, row: &LakeRow) -> Severity {
-        self.finding(row).map_or(META.severity, |(_, _, level)| level)
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        self.finding(row)
-            .map(|(f, n, _)| {
-                format!(
-                    "Remote-admin connections from {} to {} (port {} on {})",
-                    f.source.label(),
-                    count(n, "destination"),
-                    f.port,
-                    f.destination.label()
-                )
-            })
-            .unwrap_or_default()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        self.finding(row)
-            .map(|(f, _, level)| format!("{}|{level}", f.source.key()))
-            .unwrap_or_default()
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        let (Some(r), Some((f, n, _))) = (network(row), self.finding(row)) else {
-            return serde_json::Value::Null;
-        };
-        serde_json::json!({
-            "source": f.source.json(),
-            "distinct_destinations": n,
-            "destination": f.destination.json(),
-            "port": f.port,
-            "proto_name": r.proto_name,
-            "tx_bytes": r.tx_bytes,
-            "rx_bytes": r.rx_bytes,
-            "reported_by": f.reported_by,
-            "window_start": r.window_start,
-        })
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
+/// The finding, the distinct destinations the state answered, and the level.
+fn finding<'a>(h: &'a Hit<'_, NetworkRow, LateralAdminPort>) -> Option<(Finding<'a>, u64, Severity)> {
+    let f = h.params.classify(h)?;
+    let distinct = h.distinct();
+    let level = h.params.level(&f, distinct).unwrap_or(Severity::Low);
+    Some((f, distinct, level))
 }
 
 /// Alice's laptop opens RDP on Bob's desktop (client side).
@@ -342,12 +320,12 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 
     #[test]
     fn one_alert_per_source_however_many_rows() {
-        let alerts = crate::detections::replay(&super::SPEC, "", &[super::RDP_SPREAD, super::RDP_CLIENT]);
+        let alerts = crate::detections::replay(&super::RULE, "", &[super::RDP_SPREAD, super::RDP_CLIENT]);
         let titles: Vec<_> = alerts.iter().map(|a| (a.severity, a.dedup.as_str())).collect();
         assert_eq!(titles, [(crate::engine::Severity::High, "nLaptop42|HIGH")], "{alerts:#?}");
     }

@@ -1,6 +1,5 @@
 //! Detections over `tailscale_network` rows.
 
-pub mod breadth;
 pub mod exit_egress_spike;
 pub mod large_transfer;
 pub mod lateral_admin_port;

@@ -3,11 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::engine::registry::Spec;
-use crate::engine::{
-    network, ConfigError, Detection, Expect, LogType, Meta, ParamDoc, Params, Severity, StateAnswer, StateQuery, TestCase, Verdict,
-};
-use crate::lake::{LakeRow, NetworkRow, TrafficKind};
+use crate::engine::{Expect, LogType, Meta, ParamDoc, Severity, StateQuery, TestCase};
+use crate::lake::{NetworkRow, TrafficKind};
+use crate::rule::Rule;
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -28,15 +26,55 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
+/// The detection.
+pub const RULE: Rule<NetworkRow, NewUnderlayEndpoint> = Rule {
+    meta: META,
+    params: |p| {
+        Ok(NewUnderlayEndpoint {
+            lookback_days: u32::try_from(p.u64("lookback_days", 30)?.clamp(1, 3650)).unwrap_or(30),
+        })
+    },
+    matches: |r| peer_key(r).is_some() && endpoint(r).is_some(),
+    ask: Some(|r| {
+        Some(StateQuery::FirstSeen {
+            key: format!("{}|{}", peer_key(r)?, endpoint(r)?),
+            within_days: r.params.lookback_days,
+        })
+    }),
+    title: |r| {
+        let peer = match (&r.peer_node_name, peer_key(r)) {
+            (Some(name), Some(key)) => format!("{name} ({key})"),
+            (_, key) => key.unwrap_or("unknown peer").to_owned(),
+        };
+        format!(
+            "Tailscale peer {peer} reached at new public endpoint {} (seen by {})",
+            r.dst_ip.as_deref().unwrap_or("?"),
+            r.node_name.as_deref().unwrap_or(&r.node_id)
+        )
+    },
+    dedup: Some(|r| format!("{}|{}", peer_key(r).unwrap_or_default(), r.dst_ip.as_deref().unwrap_or_default())),
+    context: Some(|r| {
+        serde_json::json!({
+            "node_id": r.node_id,
+            "node_name": r.node_name,
+            "peer_node_id": r.peer_node_id,
+            "peer_node_name": r.peer_node_name,
+            "peer_user": r.peer_user,
+            "peer_tags": r.peer_tags,
+            "peer_ip": r.src_ip,
+            "endpoint_ip": r.dst_ip,
+            "endpoint_port": r.dst_port,
+            "window_start": r.window_start,
+            "lookback_days": r.params.lookback_days,
+        })
+    }),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
-fn build(params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
-    let lookback_days = u32::try_from(params.u64("lookback_days", 30)?.clamp(1, 3650)).unwrap_or(30);
-    Ok(Box::new(NewUnderlayEndpoint { lookback_days }))
-}
-
-struct NewUnderlayEndpoint {
+/// Parameters.
+#[derive(Default)]
+pub struct NewUnderlayEndpoint {
     lookback_days: u32,
 }
 
@@ -86,70 +124,6 @@ fn endpoint(row: &NetworkRow) -> Option<&str> {
     }
     let text = row.dst_ip.as_deref()?;
     text.parse::<IpAddr>().ok().filter(|ip| is_public(*ip)).map(|_| text)
-}
-
-impl Detection for NewUnderlayEndpoint {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        let Some(r) = network(row) else { return Verdict::No };
-        match (peer_key(r), endpoint(r)) {
-            (Some(peer), Some(ip)) => Verdict::Ask(StateQuery::FirstSeen {
-                key: format!("{peer}|{ip}"),
-                within_days: self.lookback_days,
-            }),
-            _ => Verdict::No,
-        }
-    }
-
-    fn decide(&self, _row: &LakeRow, answer: StateAnswer) -> bool {
-        answer == StateAnswer::FirstSeen(true)
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        network(row)
-            .map(|r| {
-                let peer = match (&r.peer_node_name, peer_key(r)) {
-                    (Some(name), Some(key)) => format!("{name} ({key})"),
-                    (_, key) => key.unwrap_or("unknown peer").to_owned(),
-                };
-                format!(
-                    "Tailscale peer {peer} reached at new public endpoint {} (seen by {})",
-                    r.dst_ip.as_deref().unwrap_or("?"),
-                    r.node_name.as_deref().unwrap_or(&r.node_id)
-                )
-            })
-            .unwrap_or_default()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        network(row)
-            .map(|r| format!("{}|{}", peer_key(r).unwrap_or_default(), r.dst_ip.as_deref().unwrap_or_default()))
-            .unwrap_or_default()
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        let Some(r) = network(row) else { return serde_json::Value::Null };
-        serde_json::json!({
-            "node_id": r.node_id,
-            "node_name": r.node_name,
-            "peer_node_id": r.peer_node_id,
-            "peer_node_name": r.peer_node_name,
-            "peer_user": r.peer_user,
-            "peer_tags": r.peer_tags,
-            "peer_ip": r.src_ip,
-            "endpoint_ip": r.dst_ip,
-            "endpoint_port": r.dst_port,
-            "window_start": r.window_start,
-            "lookback_days": self.lookback_days,
-        })
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
 }
 
 /// The sample stream's subnet router reaching laptop-42 at a public address.
@@ -208,7 +182,7 @@ mod tests {
 
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 
     #[test]

@@ -1,12 +1,9 @@
 //! One node touching many distinct host:port pairs in a single ~5 s flow window: a scanner, or
 //! malware enumerating the tailnet.
 
-use super::breadth::Breadth;
-use crate::engine::registry::Spec;
-use crate::engine::{
-    network, ConfigError, Detection, Expect, LogType, Meta, ParamDoc, Params, Severity, StateAnswer, StateQuery, TestCase, Verdict,
-};
-use crate::lake::{LakeRow, TrafficKind};
+use crate::engine::{ConfigError, Expect, LogType, Meta, ParamDoc, Params, Severity, StateQuery, TestCase};
+use crate::lake::{NetworkRow, TrafficKind};
+use crate::rule::{Hit, Rule};
 
 /// Metadata.
 pub const META: Meta = Meta {
@@ -26,37 +23,70 @@ pub const META: Meta = Meta {
     ..Meta::DEFAULT
 };
 
-/// Registration.
-pub const SPEC: Spec = Spec { meta: &META, build };
+/// The detection.
+pub const RULE: Rule<NetworkRow, PortScan> = Rule {
+    meta: META,
+    params,
+    matches: |r| {
+        matches!(r.traffic_kind, TrafficKind::Virtual | TrafficKind::Subnet)
+            && r.dst_ip.is_some()
+            && r.dst_port.is_some_and(|port| !answers_a_connection(r.src_port, port))
+            && !r.node_tags.iter().any(|t| r.params.allowed_source_tags.contains(t))
+    },
+    // All rows of one record share the node and the window start: that pair is the record.
+    ask: Some(|r| {
+        Some(StateQuery::DistinctCount {
+            key: format!("{}|{}", r.node_id, r.window_start.map_or(0, |t| t.unix_millis())),
+            member: format!("{}:{}", r.dst_ip.as_deref()?, r.dst_port?),
+            window_minutes: 60,
+        })
+    }),
+    decide: |h| h.distinct() >= h.params.min_targets,
+    severity: Some(level),
+    title: |r| format!("Possible port scan from {}", node_label(r)),
+    dedup: Some(|r| format!("{}|{}", r.node_id, level(r))),
+    context: Some(|r| {
+        serde_json::json!({
+            "node_id": r.node_id,
+            "node_name": r.node_name,
+            "node_user": r.node_user,
+            "node_tags": r.node_tags,
+            "window_start": r.window_start,
+            "targets": r.distinct(),
+            "min_targets": r.params.min_targets,
+        })
+    }),
+    tests: TESTS,
+    ..Rule::DEFAULT
+};
 
-fn build(params: &Params<'_>) -> Result<Box<dyn Detection>, ConfigError> {
+fn params(params: &Params<'_>) -> Result<PortScan, ConfigError> {
     let min_targets = params.u64("min_targets", 25)?.max(2);
-    Ok(Box::new(PortScan {
+    Ok(PortScan {
         min_targets,
         high_targets: params.u64("high_targets", 100)?.max(min_targets),
         allowed_source_tags: params.strings("allowed_source_tags", &[])?,
-        breadth: Breadth::default(),
-    }))
+    })
 }
 
-struct PortScan {
+/// Parameters.
+#[derive(Default)]
+pub struct PortScan {
     min_targets: u64,
     high_targets: u64,
     allowed_source_tags: Vec<String>,
-    breadth: Breadth,
 }
 
-impl PortScan {
-    fn level(&self, targets: u64) -> Severity {
-        if targets >= self.high_targets {
-            Severity::High
-        } else {
-            Severity::Medium
-        }
+/// MEDIUM from `min_targets` distinct targets, HIGH from `high_targets`.
+fn level(h: &Hit<'_, NetworkRow, PortScan>) -> Severity {
+    if h.distinct() >= h.params.high_targets {
+        Severity::High
+    } else {
+        Severity::Medium
     }
 }
 
-fn node_label(row: &crate::lake::NetworkRow) -> String {
+fn node_label(row: &NetworkRow) -> String {
     match &row.node_name {
         Some(name) => format!("{name} ({})", row.node_id),
         None => row.node_id.clone(),
@@ -70,71 +100,6 @@ fn node_label(row: &crate::lake::NetworkRow) -> String {
 /// without a source port (subnet traffic may lack it) count.
 fn answers_a_connection(src_port: Option<u16>, dst_port: u16) -> bool {
     src_port.is_some_and(|src| src < dst_port)
-}
-
-impl Detection for PortScan {
-    fn meta(&self) -> &Meta {
-        &META
-    }
-
-    fn evaluate(&self, row: &LakeRow) -> Verdict {
-        let Some(r) = network(row) else { return Verdict::No };
-        if !matches!(r.traffic_kind, TrafficKind::Virtual | TrafficKind::Subnet) {
-            return Verdict::No;
-        }
-        let (Some(ip), Some(port)) = (&r.dst_ip, r.dst_port) else {
-            return Verdict::No;
-        };
-        if answers_a_connection(r.src_port, port) || r.node_tags.iter().any(|t| self.allowed_source_tags.contains(t)) {
-            return Verdict::No;
-        }
-        // All rows of one record share the node and the window start: that pair is the record.
-        let record = format!("{}|{}", r.node_id, r.window_start.map_or(0, |t| t.unix_millis()));
-        Verdict::Ask(StateQuery::DistinctCount {
-            key: record,
-            member: format!("{ip}:{port}"),
-            window_minutes: 60,
-        })
-    }
-
-    fn decide(&self, row: &LakeRow, answer: StateAnswer) -> bool {
-        let StateAnswer::Distinct(n) = answer else { return false };
-        self.breadth.remember(row, n);
-        n >= self.min_targets
-    }
-
-    fn severity(&self, row: &LakeRow) -> Severity {
-        self.level(self.breadth.of(row))
-    }
-
-    fn title(&self, row: &LakeRow) -> String {
-        network(row)
-            .map(|r| format!("Possible port scan from {}", node_label(r)))
-            .unwrap_or_default()
-    }
-
-    fn dedup(&self, row: &LakeRow) -> String {
-        network(row)
-            .map(|r| format!("{}|{}", r.node_id, self.level(self.breadth.of(row))))
-            .unwrap_or_default()
-    }
-
-    fn context(&self, row: &LakeRow) -> serde_json::Value {
-        let Some(r) = network(row) else { return serde_json::Value::Null };
-        serde_json::json!({
-            "node_id": r.node_id,
-            "node_name": r.node_name,
-            "node_user": r.node_user,
-            "node_tags": r.node_tags,
-            "window_start": r.window_start,
-            "targets": self.breadth.of(row),
-            "min_targets": self.min_targets,
-        })
-    }
-
-    fn tests(&self) -> &'static [TestCase] {
-        TESTS
-    }
 }
 
 const TESTS: &[TestCase] = &[
@@ -226,6 +191,6 @@ const TESTS: &[TestCase] = &[
 mod tests {
     #[test]
     fn cases() {
-        crate::engine::testing::assert_cases(&super::SPEC);
+        crate::engine::testing::assert_cases(&super::RULE);
     }
 }
