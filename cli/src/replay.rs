@@ -146,8 +146,8 @@ impl Summary {
         self.bytes += bytes;
         self.audit_records += report.audit_records;
         self.network_records += report.network_records;
-        self.alerts += report.alerts.len();
-        self.new_alerts += report.delivered;
+        self.alerts += report.detect.alerts.len();
+        self.new_alerts += report.detect.delivered;
         for (table, n) in report.rows {
             *self.rows.entry(table).or_insert(0) += n;
         }

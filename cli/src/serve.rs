@@ -305,7 +305,7 @@ fn process_key(pipeline: &LocalPipeline, key: &str, webhooks: &WebhookSender) ->
     let path = pipeline.data_dir.join(key);
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let report = pipeline.process(&bytes, SOURCE, key, key)?;
-    for alert in &report.alerts {
+    for alert in &report.detect.alerts {
         webhooks.enqueue(alert, &pipeline.state);
     }
     pipeline.state.mark_processed_with_counts(key, &stream_counts(&report))?;

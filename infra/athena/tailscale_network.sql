@@ -9,7 +9,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `tailscale_network` (
   `p_parse_time` timestamp COMMENT 'When tailwatch parsed the record (UTC)',
   `p_source_label` string COMMENT 'Which stream or export the record came from',
   `p_source_file` string COMMENT 'Raw object key or file the record was read from',
-  `p_any_ip_addresses` array<string> COMMENT 'Every IP address in the row',
+  `p_any_ip_addresses` array<string> COMMENT 'Every IP address in the row (audit rows; tailscale_network rows leave the p_any_ columns empty: query src_ip, dst_ip, node_id, peer_node_id, node_user, peer_user)',
   `p_any_emails` array<string> COMMENT 'Every email address in the row',
   `p_any_usernames` array<string> COMMENT 'Every user name in the row',
   `p_any_domain_names` array<string> COMMENT 'Every domain name in the row',

@@ -108,23 +108,20 @@ def test_normalize_event_is_a_raw_bucket_notification_with_an_encoded_key():
     assert decoded.startswith("raw/"), "inside the raw bucket's notification filter"
 
 
-def test_detect_event_is_a_lake_notification_for_a_firehose_object():
-    s3 = s3_record(load("detect-sqs-s3.json"))
-    assert s3["s3"]["bucket"]["name"] == "tailwatch-lake-example"
-    decoded = urllib.parse.unquote_plus(s3["s3"]["object"]["key"])
-    assert decoded == "tailscale_audit/dt=2025-03-04/hour=17/tailwatch-lake-1-2025-03-04-17-21-09-abc.gz"
+def test_detect_event_is_the_same_raw_batch_notification_fanned_out():
+    detect = load("detect-sqs-s3.json")["Records"][0]
+    normalize = load("normalize-sqs-s3.json")["Records"][0]
+    # SNS raw message delivery: both queues get the S3 notification itself, byte for byte.
+    assert detect["body"] == normalize["body"]
+    assert "DetectQueue" in detect["eventSourceARN"] and "RawQueue" in normalize["eventSourceARN"]
     template = load_template()
-    prefixes = [
-        q["Filter"]["S3Key"]["Rules"][0]["Value"]
-        for q in template["Resources"]["LakeBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
-    ]
-    assert any(decoded.startswith(p) for p in prefixes)
-    # The key has the layout Firehose's dynamic-partitioning prefix produces.
-    prefix = template["Resources"]["LakeFirehose"]["Properties"]["ExtendedS3DestinationConfiguration"]["Prefix"]
-    pattern = re.escape(prefix)
-    for part, rx in [("table", r"[a-z_]+"), ("dt", r"\d{4}-\d{2}-\d{2}"), ("hour", r"\d{2}")]:
-        pattern = pattern.replace(re.escape(f"!{{partitionKeyFromQuery:{part}}}"), rx)
-    assert re.match(pattern + r"[^/]+\.gz$", decoded)
+    subs = {
+        name: r["Properties"]
+        for name, r in template["Resources"].items()
+        if r["Type"] == "AWS::SNS::Subscription" and r["Properties"]["TopicArn"] == {"Ref": "RawEventsTopic"}
+    }
+    assert {s["Endpoint"]["Fn::GetAtt"][0] for s in subs.values()} == {"RawQueue", "DetectQueue"}
+    assert all(s["RawMessageDelivery"] is True and s["Protocol"] == "sqs" for s in subs.values())
 
 
 def test_s3_test_event():

@@ -31,11 +31,10 @@ ENV_CONTRACT = {
     "normalize": {
         "RAW_BUCKET": {"Ref": "RawBucket"},
         "LAKE_BUCKET": {"Ref": "LakeBucket"},
-        "FIREHOSE_STREAM": {"Ref": "LakeFirehose"},
         "RUST_LOG": "info",
     },
     "detect": {
-        # No LAKE_BUCKET: detect reads the bucket from each S3 notification.
+        # No RAW_BUCKET: detect reads the bucket from each S3 notification; alert rows via Firehose.
         "FIREHOSE_STREAM": {"Ref": "LakeFirehose"},
         "ALERT_STATE_TABLE": {"Ref": "AlertStateTable"},
         "ALERT_TOPIC_ARN": {"Ref": "AlertTopic"},
@@ -63,20 +62,21 @@ PERMISSIONS = {
         ("sqs:GetQueueAttributes", "RawQueue.Arn"),
         ("sqs:ChangeMessageVisibility", "RawQueue.Arn"),
         ("s3:GetObject", "${RawBucket.Arn}/raw/*"),
+        ("s3:PutObject", "${LakeBucket.Arn}/tailscale_audit/*"),
+        ("s3:PutObject", "${LakeBucket.Arn}/tailscale_network/*"),
         ("s3:PutObject", "${LakeBucket.Arn}/tailwatch_quarantine/*"),
-        ("firehose:PutRecordBatch", "LakeFirehose.Arn"),
         ("kms:GenerateDataKey", "DataKey.Arn"),
         ("kms:Decrypt", "DataKey.Arn"),
     },
     "detect": {
         ("logs:CreateLogStream", "DetectLogGroup.Arn"),
         ("logs:PutLogEvents", "DetectLogGroup.Arn"),
-        ("sqs:ReceiveMessage", "LakeQueue.Arn"),
-        ("sqs:DeleteMessage", "LakeQueue.Arn"),
-        ("sqs:GetQueueAttributes", "LakeQueue.Arn"),
-        ("sqs:ChangeMessageVisibility", "LakeQueue.Arn"),
-        ("s3:GetObject", "${LakeBucket.Arn}/tailscale_audit/*"),
-        ("s3:GetObject", "${LakeBucket.Arn}/tailscale_network/*"),
+        ("sqs:ReceiveMessage", "DetectQueue.Arn"),
+        ("sqs:DeleteMessage", "DetectQueue.Arn"),
+        ("sqs:GetQueueAttributes", "DetectQueue.Arn"),
+        ("sqs:ChangeMessageVisibility", "DetectQueue.Arn"),
+        ("s3:GetObject", "${RawBucket.Arn}/raw/*"),
+        ("dynamodb:BatchGetItem", "AlertStateTable.Arn"),
         ("dynamodb:GetItem", "AlertStateTable.Arn"),
         ("dynamodb:PutItem", "AlertStateTable.Arn"),
         ("dynamodb:UpdateItem", "AlertStateTable.Arn"),
@@ -219,46 +219,44 @@ def test_no_wildcard_resources_or_actions_except_key_policies_and_object_paths(t
             assert st.get("Principal") != "*", rid
 
 
-def test_lake_notifications_only_for_the_tailscale_tables(template):
+def test_raw_batches_fan_out_to_normalize_and_detect_and_the_lake_triggers_nothing(template):
     lake = template["Resources"]["LakeBucket"]["Properties"]["NotificationConfiguration"]
-    assert set(lake) == {"QueueConfigurations", "EventBridgeConfiguration"}
-    # EventBridge gets the bucket's events for the firehose-errors/ alarm; it invokes nothing.
-    assert lake["EventBridgeConfiguration"] == {"EventBridgeEnabled": True}
-    prefixes = []
-    for q in lake["QueueConfigurations"]:
-        assert q["Event"] == "s3:ObjectCreated:*"
-        assert q["Queue"] == {"Fn::GetAtt": ["LakeQueue", "Arn"]}
-        rules = q["Filter"]["S3Key"]["Rules"]
-        assert len(rules) == 1 and rules[0]["Name"] == "prefix"
-        prefixes.append(rules[0]["Value"])
-    assert sorted(prefixes) == ["tailscale_audit/", "tailscale_network/"]
-    raw = template["Resources"]["RawBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
-    assert raw == [
-        {
-            "Event": "s3:ObjectCreated:*",
-            "Queue": {"Fn::GetAtt": ["RawQueue", "Arn"]},
-            "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "raw/"}]}},
-        }
-    ]
+    # EventBridge gets the lake's events for the firehose-errors/ alarm; no queue is notified.
+    assert lake == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    raw = template["Resources"]["RawBucket"]["Properties"]["NotificationConfiguration"]
+    assert raw == {
+        "TopicConfigurations": [
+            {
+                "Event": "s3:ObjectCreated:*",
+                "Topic": {"Ref": "RawEventsTopic"},
+                "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "raw/"}]}},
+            }
+        ]
+    }
+    assert template["Resources"]["RawBucket"]["DependsOn"] == "RawEventsTopicPolicy"
+    assert template["Resources"]["RawEventsTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "DataKey"}
 
 
-def test_queue_policies_admit_only_their_bucket(template):
-    for queue, bucket, kind in [("RawQueue", "RawBucket", "raw"), ("LakeQueue", "LakeBucket", "lake")]:
-        policy = template["Resources"][f"{queue}Policy"]["Properties"]
-        assert policy["Queues"] == [{"Ref": queue}]
-        [st] = policy["PolicyDocument"]["Statement"]
-        assert st["Principal"] == {"Service": "s3.amazonaws.com"} and st["Action"] == "sqs:SendMessage"
-        source = st["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
-        name = template["Resources"][bucket]["Properties"]["BucketName"]["Fn::Sub"]
-        # The policy names the bucket by the same derived name (no dependency cycle).
-        assert source[0] == f"arn:${{AWS::Partition}}:s3:::{name[0]}" and source[1] == name[1]
-        assert name[0].startswith(f"tailwatch-{kind}-")
-        assert template["Resources"][bucket]["DependsOn"] == f"{queue}Policy"
+def test_topic_policy_admits_only_the_raw_bucket_and_queue_policies_only_the_topic(template):
+    policy = template["Resources"]["RawEventsTopicPolicy"]["Properties"]
+    [st] = policy["PolicyDocument"]["Statement"]
+    assert st["Principal"] == {"Service": "s3.amazonaws.com"} and st["Action"] == "sns:Publish"
+    source = st["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+    name = template["Resources"]["RawBucket"]["Properties"]["BucketName"]["Fn::Sub"]
+    # The policy names the bucket by the same derived name (no dependency cycle).
+    assert source[0] == f"arn:${{AWS::Partition}}:s3:::{name[0]}" and source[1] == name[1]
+    assert st["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    for queue in ("RawQueue", "DetectQueue"):
+        qp = template["Resources"][f"{queue}Policy"]["Properties"]
+        assert qp["Queues"] == [{"Ref": queue}]
+        [st] = qp["PolicyDocument"]["Statement"]
+        assert st["Principal"] == {"Service": "sns.amazonaws.com"} and st["Action"] == "sqs:SendMessage"
+        assert st["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": "RawEventsTopic"}}}
 
 
 def test_sqs_consumers_report_partial_failures_and_queues_redrive_to_dlqs(template):
     fns = functions(template)
-    for name, queue in [("normalize", "RawQueue"), ("detect", "LakeQueue")]:
+    for name, queue in [("normalize", "RawQueue"), ("detect", "DetectQueue")]:
         [event] = fns[name]["Properties"]["Events"].values()
         assert event["Type"] == "SQS"
         assert event["Properties"]["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
@@ -349,9 +347,12 @@ def test_firehose_routes_rows_like_the_local_lake(template, replay):
     assert dest["DynamicPartitioningConfiguration"]["Enabled"] is True
     assert dest["CloudWatchLoggingOptions"]["Enabled"] is True
     processors = dest["ProcessingConfiguration"]["Processors"]
-    # Rows arrive as "json\n": a delimiter processor would add a second newline.
-    assert [p["Type"] for p in processors] == ["MetadataExtraction"]
-    params = {p["ParameterName"]: p["ParameterValue"] for p in processors[0]["Parameters"]}
+    # Records carry up to 500 packed rows (shared/aws/src/firehose.rs): deaggregated into JSON objects,
+    # each given its newline back, then partitioned.
+    assert [p["Type"] for p in processors] == ["RecordDeAggregation", "AppendDelimiterToRecord", "MetadataExtraction"]
+    assert processors[0]["Parameters"] == [{"ParameterName": "SubRecordType", "ParameterValue": "JSON"}]
+    assert processors[1]["Parameters"] == [{"ParameterName": "Delimiter", "ParameterValue": "\\n"}]
+    params = {p["ParameterName"]: p["ParameterValue"] for p in processors[2]["Parameters"]}
     assert params["JsonParsingEngine"] == "JQ-1.6"
     query = params["MetadataExtractionQuery"]
 
@@ -390,9 +391,9 @@ def test_alarms_cover_every_silent_failure_and_go_to_the_ops_topic(template):
         for ns, name, dims in metrics:
             for d in dims or [{"Value": ""}]:
                 by_target.setdefault((ns if isinstance(ns, str) else ref_name(ns), name, ref_name(d["Value"])), []).append(rid)
-    for dlq in ("RawDeadLetterQueue.QueueName", "LakeDeadLetterQueue.QueueName"):
+    for dlq in ("RawDeadLetterQueue.QueueName", "DetectDeadLetterQueue.QueueName"):
         assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", dlq) in by_target
-    for queue in ("RawQueue.QueueName", "LakeQueue.QueueName"):
+    for queue in ("RawQueue.QueueName", "DetectQueue.QueueName"):
         [rid] = by_target[("AWS/SQS", "ApproximateAgeOfOldestMessage", queue)]
         # Well before the queues' 4-day retention drops the backlog.
         assert alarms[rid]["Properties"]["Threshold"] <= 6 * 3600
@@ -513,7 +514,7 @@ def test_alert_routing_by_severity_and_ops_topic_to_everyone(template):
     order = ["INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
     for topic in ("AlertTopic", "OpsTopic"):
         assert res[topic]["Properties"]["KmsMasterKeyId"] == {"Ref": "DataKey"}
-    subs = {rid: r for rid, r in resources(template, "AWS::SNS::Subscription").items()}
+    subs = {rid: r for rid, r in resources(template, "AWS::SNS::Subscription").items() if not rid.startswith("RawEventsTo")}
     assert set(subs) == {"AlertEmailSubscription", "PagerDutySubscription", "OpsEmailSubscription", "OpsPagerDutySubscription"}
     email = subs["AlertEmailSubscription"]
     assert email["Condition"] == "HasAlertEmail" and email["Properties"]["Protocol"] == "email"

@@ -167,7 +167,7 @@ pub fn lake_rows(data: &Path, table: &str) -> Vec<serde_json::Value> {
     let mut rows = Vec::new();
     for f in files_under(&data.join("lake").join(table), ".json.gz") {
         let mut text = String::new();
-        if flate2::read::GzDecoder::new(std::fs::File::open(&f).unwrap())
+        if flate2::read::MultiGzDecoder::new(std::fs::File::open(&f).unwrap())
             .read_to_string(&mut text)
             .is_err()
         {

@@ -1,16 +1,21 @@
-//! The detect function's handler: SQS messages carrying S3 `ObjectCreated` notifications for lake
-//! objects (Firehose output, gzip NDJSON) → detections → DynamoDB state → SNS alerts, alert rows to
-//! the lake through Firehose; per-message batch item failures.
+//! The detect function's handler: SQS messages carrying the raw bucket's S3 `ObjectCreated`
+//! notifications (the same raw batches normalize gets, fanned out by the raw bucket's SNS topic) →
+//! core's `process_batch`, which normalizes the batch in memory with the same code as normalize →
+//! detections → DynamoDB state → SNS alerts, alert rows to the lake through Firehose; per-message
+//! batch item failures. Firehose's buffer is not on the alert path: an alert is published seconds
+//! after the POST, not after the lake's flush.
+
+use std::cell::Cell;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
-use tailwatch_aws::{s3_objects, AwsClients, DynamoAlertState, FirehoseLakeSink, S3Object, SnsAlertSink};
+use tailwatch_aws::{for_each_object, AwsClients, DynamoAlertState, FirehoseLakeSink, S3Object, SnsAlertSink};
 use tailwatch_core::engine::{Registry, TuningConfig};
-use tailwatch_core::pipeline::{detect, DetectReport, LakeObjectRows, CHUNK_ROWS};
+use tailwatch_core::pipeline::{process_batch, BatchReport, Detector, Discard, RawBatch};
 use tailwatch_core::ports::PortError;
 use tailwatch_core::rule::catalog::UserRules;
 use tailwatch_core::time::Timestamp;
-use tailwatch_core::wire::{decode_object, DecodeLimits};
+use tailwatch_core::wire::DecodeLimits;
 
 /// Settings from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +85,7 @@ impl Deps {
     }
 }
 
-/// Limits for a lake object: Firehose may or may not have compressed it (sniffed), and a
-/// 64 MiB buffer of rows inflates far beyond a request body.
+/// Limits for a raw object: the same as normalize's, so both read every batch alike.
 fn object_limits() -> DecodeLimits {
     DecodeLimits {
         max_decoded_bytes: 1 << 30,
@@ -90,44 +94,39 @@ fn object_limits() -> DecodeLimits {
     }
 }
 
-/// Runs detections over one lake object.
+/// Largest raw object read (raw batches are ≤ 6 MiB compressed; exports are larger).
+const MAX_OBJECT_BYTES: usize = 256 << 20;
+
+/// Runs detections over one raw batch, normalized in memory (normalize writes its lake rows and
+/// quarantine; here they are discarded).
 ///
 /// # Errors
 /// A retryable adapter failure: the message is retried, and nothing already delivered is re-sent.
-pub async fn process_object(deps: &Deps, bucket: &str, key: &str) -> Result<DetectReport, PortError> {
-    let bytes = deps.objects.get(bucket, key, 512 << 20).await?;
-    let body = match decode_object(&bytes, &object_limits()) {
-        Ok(body) => body,
-        Err(e) => {
-            tracing::error!(key = %key, error = %e, "lake object cannot be decoded; nothing to detect on");
-            return Ok(DetectReport::default());
+/// An object that cannot be read for good has nothing to detect on (normalize quarantines it).
+pub async fn process_object(deps: &Deps, bucket: &str, key: &str) -> Result<BatchReport, PortError> {
+    let bytes = match deps.objects.get(bucket, key, MAX_OBJECT_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(e) if !e.retryable => {
+            tracing::warn!(key = %key, error = %e, "raw object cannot be read; nothing to detect on (normalize quarantines it)");
+            return Ok(BatchReport::default());
         }
+        Err(e) => return Err(e),
     };
-    // CHUNK_ROWS rows at a time: a Firehose object can hold 64 MiB of rows, and memory must not grow
-    // with it. Stateful detections keep their running counts in the state store, so chunking does not
-    // change what they see; a retried message re-runs every chunk and the state's per-row claims
-    // make that idempotent.
-    let now = Timestamp::now();
-    let mut reader = LakeObjectRows::new(&body);
-    let (mut report, mut bad) = (DetectReport::default(), 0);
-    let mut rows = Vec::with_capacity(CHUNK_ROWS);
-    loop {
-        rows.clear();
-        bad += reader.next_rows(CHUNK_ROWS, &mut rows);
-        if rows.is_empty() {
-            break;
-        }
-        let chunk = detect(&deps.registry, &rows, key, &deps.state, &deps.sink, &deps.lake, now).await?;
-        report.stats.rows += chunk.stats.rows;
-        report.stats.matches += chunk.stats.matches;
-        report.stats.notifications += chunk.stats.notifications;
-        report.alerts.extend(chunk.alerts);
-        report.delivered += chunk.delivered;
-    }
-    if bad > 0 {
-        tracing::error!(key = %key, bad_lines = bad, "lake object has lines that are not rows; they were skipped");
-    }
-    Ok(report)
+    let batch = tailwatch_aws::batch_id(key);
+    let input = RawBatch {
+        bytes: &bytes,
+        label: tailwatch_aws::source_label(key),
+        file: key,
+        batch: &batch,
+        now: Timestamp::now(),
+    };
+    let detector = Detector {
+        registry: &deps.registry,
+        state: &deps.state,
+        sink: &deps.sink,
+        lake: &deps.lake,
+    };
+    process_batch(input, &object_limits(), &Discard, &Discard, &detector).await
 }
 
 /// Handles one SQS batch.
@@ -135,41 +134,31 @@ pub async fn process_object(deps: &Deps, bucket: &str, key: &str) -> Result<Dete
 /// # Errors
 /// Never: failures are reported per message.
 pub async fn handle(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    let mut failures = Vec::new();
-    let (mut rows, mut alerts, mut delivered) = (0usize, 0usize, 0usize);
-    for message in event.payload.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        let objects = match s3_objects(message.body.as_deref().unwrap_or_default()) {
-            Ok(Some(objects)) => objects,
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::error!(message_id = %id, error = %e, "unrecognized SQS message");
-                failures.push(id);
-                continue;
-            }
-        };
-        for (bucket, key) in objects {
-            match process_object(deps, &bucket, &key).await {
-                Ok(report) => {
-                    rows += report.stats.rows;
-                    alerts += report.alerts.len();
-                    delivered += report.delivered;
-                    tracing::info!(key = %key, rows = report.stats.rows, matches = report.stats.matches, alerts = report.alerts.len(), delivered = report.delivered, "detected");
-                }
-                Err(e) => {
-                    tracing::warn!(key = %key, error = %e, retryable = e.retryable, "detect failed; message will be retried");
-                    failures.push(id.clone());
-                    break;
-                }
-            }
+    let (rows, alerts, delivered) = (Cell::new(0usize), Cell::new(0usize), Cell::new(0usize));
+    let messages = event
+        .payload
+        .records
+        .into_iter()
+        .map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default()));
+    let failures = for_each_object(messages, |bucket, key| {
+        let (rows, alerts, delivered) = (&rows, &alerts, &delivered);
+        async move {
+            let report = process_object(deps, &bucket, &key).await?;
+            let d = &report.detect;
+            rows.set(rows.get() + d.stats.rows);
+            alerts.set(alerts.get() + d.alerts.len());
+            delivered.set(delivered.get() + d.delivered);
+            tracing::info!(key = %key, rows = d.stats.rows, matches = d.stats.matches, alerts = d.alerts.len(), delivered = d.delivered, "detected");
+            Ok(())
         }
-    }
+    })
+    .await;
     tailwatch_aws::emit_metrics(
         "detect",
         &[
-            ("RowsEvaluated", rows as f64, "Count"),
-            ("Alerts", alerts as f64, "Count"),
-            ("AlertsDelivered", delivered as f64, "Count"),
+            ("RowsEvaluated", rows.get() as f64, "Count"),
+            ("Alerts", alerts.get() as f64, "Count"),
+            ("AlertsDelivered", delivered.get() as f64, "Count"),
             ("MessagesFailed", failures.len() as f64, "Count"),
         ],
     );

@@ -1,5 +1,5 @@
-//! The detect Lambda: SQS (S3 `ObjectCreated` on the lake bucket, Tailscale table prefixes only) →
-//! read the lake object → every enabled detection → DynamoDB alert state (`ALERT_STATE_TABLE`) →
+//! The detect Lambda: SQS (S3 `ObjectCreated` on the raw bucket, fanned out by SNS next to
+//! normalize's queue) → read the raw batch → normalize it in memory → every enabled detection → DynamoDB alert state (`ALERT_STATE_TABLE`) →
 //! SNS (`ALERT_TOPIC_ARN`), alert rows to the lake through `FIREHOSE_STREAM`.
 //!
 //! Environment: `FIREHOSE_STREAM`, `ALERT_STATE_TABLE`, `ALERT_TOPIC_ARN`, optional

@@ -1,25 +1,25 @@
 //! The normalize function's handler: SQS messages carrying S3 `ObjectCreated` notifications for
-//! raw batches (and Tailscale's own S3 export objects) → lake rows through Firehose, rejected
-//! values to `tailwatch_quarantine/`, and per-message batch item failures so one bad object never
-//! blocks or re-runs the rest.
+//! raw batches (and Tailscale's own S3 export objects), fanned out by the raw bucket's SNS topic →
+//! core's `process_batch` → packed gzip lake objects put straight into the lake bucket (one per
+//! table partition per batch, named after it), rejected values to `tailwatch_quarantine/`, and
+//! per-message batch item failures so one bad object never blocks or re-runs the rest.
+
+use std::cell::Cell;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
-use tailwatch_aws::{s3_objects, AwsClients, FirehoseLakeSink, S3Object, S3QuarantineSink, FIREHOSE_MAX_RECORD_BYTES};
-use tailwatch_core::normalize::SourceContext;
-use tailwatch_core::pipeline::{normalize_chunks, undecodable, CHUNK_ROWS};
-use tailwatch_core::ports::{LakeRecord, LakeSink, PortError, QuarantineSink};
+use tailwatch_aws::{batch_id, for_each_object, source_label, AwsClients, S3LakeWriter, S3Object, S3QuarantineSink};
+use tailwatch_core::pipeline::{process_batch, BatchReport, NoDetect, RawBatch};
+use tailwatch_core::ports::{PortError, QuarantineSink};
 use tailwatch_core::quarantine::{Origin, QuarantineRow, ReasonCode};
 use tailwatch_core::time::Timestamp;
-use tailwatch_core::wire::{decode_object, DecodeLimits};
+use tailwatch_core::wire::DecodeLimits;
 
 /// Settings from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// `LAKE_BUCKET`: quarantine rows.
+    /// `LAKE_BUCKET`: lake objects and quarantine rows.
     pub lake_bucket: String,
-    /// `FIREHOSE_STREAM`: the delivery stream into the lake.
-    pub firehose_stream: String,
 }
 
 fn required(name: &str) -> anyhow::Result<String> {
@@ -39,7 +39,6 @@ impl Config {
         required("RAW_BUCKET")?;
         Ok(Config {
             lake_bucket: required("LAKE_BUCKET")?,
-            firehose_stream: required("FIREHOSE_STREAM")?,
         })
     }
 }
@@ -47,7 +46,7 @@ impl Config {
 /// The adapters, built once per cold start.
 pub struct Deps {
     objects: S3Object,
-    lake: FirehoseLakeSink,
+    lake: S3LakeWriter,
     quarantine: S3QuarantineSink,
     limits: DecodeLimits,
 }
@@ -60,7 +59,7 @@ impl Deps {
     pub fn new(config: &Config, clients: &AwsClients) -> Self {
         Deps {
             objects: S3Object::new(clients.s3.clone()),
-            lake: FirehoseLakeSink::new(clients.firehose.clone(), &config.firehose_stream),
+            lake: S3LakeWriter::new(clients.s3.clone(), &config.lake_bucket),
             quarantine: S3QuarantineSink::new(clients.s3.clone(), &config.lake_bucket),
             limits: DecodeLimits {
                 max_decoded_bytes: 1 << 30,
@@ -71,28 +70,20 @@ impl Deps {
     }
 }
 
-/// `raw/<source>/…` → `<source>`; anything else is Tailscale's own export.
-fn source_label(key: &str) -> &str {
-    match key.strip_prefix("raw/").and_then(|rest| rest.split('/').next()) {
-        Some(source) if !source.is_empty() && !source.starts_with("dt=") => source,
-        _ => "tailscale-s3-export",
-    }
-}
-
 /// Normalizes one object into the lake.
 ///
 /// # Errors
 /// A retryable adapter failure (the message is retried). Permanent problems with the object are
 /// quarantined with their reason instead, and the message succeeds.
-pub async fn process_object(deps: &Deps, bucket: &str, key: &str) -> Result<(usize, usize), PortError> {
+pub async fn process_object(deps: &Deps, bucket: &str, key: &str) -> Result<BatchReport, PortError> {
     let now = Timestamp::now();
     let label = source_label(key);
-    let origin = Origin { label, file: key };
+    let batch = batch_id(key);
     let bytes = match deps.objects.get(bucket, key, MAX_OBJECT_BYTES).await {
         Ok(b) => b,
         Err(e) if !e.retryable => {
             let row = QuarantineRow::new(
-                origin,
+                Origin { label, file: key },
                 now,
                 ReasonCode::RecordTooLarge,
                 format!("object s3://{bucket}/{key} could not be read: {e}"),
@@ -101,57 +92,22 @@ pub async fn process_object(deps: &Deps, bucket: &str, key: &str) -> Result<(usi
                 0,
                 b"",
             );
-            deps.quarantine.put_quarantine(key, &[row]).await?;
-            return Ok((0, 1));
+            deps.quarantine.put_quarantine(&batch, std::slice::from_ref(&row)).await?;
+            return Ok(BatchReport {
+                quarantined: vec![row],
+                ..BatchReport::default()
+            });
         }
         Err(e) => return Err(e),
     };
-    let ctx = SourceContext {
+    let input = RawBatch {
+        bytes: &bytes,
         label,
         file: key,
-        parse_time: now,
+        batch: &batch,
+        now,
     };
-    let body = match decode_object(&bytes, &deps.limits) {
-        Ok(body) => body,
-        Err(e) => {
-            let outcome = undecodable(&e, &bytes, &ctx);
-            deps.quarantine.put_quarantine(key, &outcome.quarantined).await?;
-            return Ok((0, outcome.quarantined.len()));
-        }
-    };
-    // A chunk at a time: memory stays bounded by CHUNK_ROWS rows whatever the object's size. A
-    // failure after some chunks were sent fails the message; its retry sends them again, and the lake
-    // keeps both copies under the same p_row_id (at least once, never lost).
-    let (mut rows, mut quarantined) = (0, Vec::new());
-    for chunk in normalize_chunks(&body, &ctx, CHUNK_ROWS) {
-        let mut records = Vec::with_capacity(chunk.rows.len());
-        for row in chunk.rows {
-            let record = LakeRecord::from_row(&row);
-            if record.json.len() + 1 > FIREHOSE_MAX_RECORD_BYTES {
-                quarantined.push(QuarantineRow::new(
-                    origin,
-                    now,
-                    ReasonCode::RecordTooLarge,
-                    format!("row of {} bytes is over Firehose's 1000 KiB record limit", record.json.len()),
-                    None,
-                    0,
-                    0,
-                    &record.json,
-                ));
-            } else {
-                records.push(record);
-            }
-        }
-        rows += records.len();
-        if !records.is_empty() {
-            deps.lake.put_rows(key, records).await?;
-        }
-        quarantined.extend(chunk.quarantined);
-    }
-    if !quarantined.is_empty() {
-        deps.quarantine.put_quarantine(key, &quarantined).await?;
-    }
-    Ok((rows, quarantined.len()))
+    process_batch(input, &deps.limits, &deps.lake, &deps.quarantine, &NoDetect).await
 }
 
 /// Handles one SQS batch.
@@ -159,40 +115,31 @@ pub async fn process_object(deps: &Deps, bucket: &str, key: &str) -> Result<(usi
 /// # Errors
 /// Never: failures are reported per message.
 pub async fn handle(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    let mut failures = Vec::new();
-    let (mut rows, mut quarantined) = (0usize, 0usize);
-    for message in event.payload.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        let objects = match s3_objects(message.body.as_deref().unwrap_or_default()) {
-            Ok(Some(objects)) => objects,
-            Ok(None) => continue,
-            Err(e) => {
-                // Not an S3 notification: retrying cannot help; the DLQ keeps it for a human.
-                tracing::error!(message_id = %id, error = %e, "unrecognized SQS message");
-                failures.push(id);
-                continue;
-            }
-        };
-        for (bucket, key) in objects {
-            match process_object(deps, &bucket, &key).await {
-                Ok((r, q)) => {
-                    rows += r;
-                    quarantined += q;
-                    tracing::info!(key = %key, rows = r, quarantined = q, "normalized");
-                }
-                Err(e) => {
-                    tracing::warn!(key = %key, error = %e, retryable = e.retryable, "normalize failed; message will be retried");
-                    failures.push(id.clone());
-                    break;
-                }
-            }
+    let (rows, quarantined, objects) = (Cell::new(0usize), Cell::new(0usize), Cell::new(0usize));
+    let messages = event
+        .payload
+        .records
+        .into_iter()
+        .map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default()));
+    let failures = for_each_object(messages, |bucket, key| {
+        let (rows, quarantined, objects) = (&rows, &quarantined, &objects);
+        async move {
+            let report = process_object(deps, &bucket, &key).await?;
+            let r: usize = report.rows.values().sum();
+            rows.set(rows.get() + r);
+            quarantined.set(quarantined.get() + report.quarantined.len());
+            objects.set(objects.get() + report.lake_objects);
+            tracing::info!(key = %key, rows = r, quarantined = report.quarantined.len(), lake_objects = report.lake_objects, json_bytes = report.lake_json_bytes, gzip_bytes = report.lake_gzip_bytes, "normalized");
+            Ok(())
         }
-    }
+    })
+    .await;
     tailwatch_aws::emit_metrics(
         "normalize",
         &[
-            ("RowsWritten", rows as f64, "Count"),
-            ("RecordsQuarantined", quarantined as f64, "Count"),
+            ("RowsWritten", rows.get() as f64, "Count"),
+            ("LakeObjectsWritten", objects.get() as f64, "Count"),
+            ("RecordsQuarantined", quarantined.get() as f64, "Count"),
             ("MessagesFailed", failures.len() as f64, "Count"),
         ],
     );
@@ -206,22 +153,4 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatc
         })
         .collect();
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn source_labels_come_from_the_key() {
-        assert_eq!(
-            source_label("raw/tailscale-http/dt=2025-03-04/hour=17/x.ndjson.zst"),
-            "tailscale-http"
-        );
-        assert_eq!(
-            source_label("raw/tailscale-s3-export/2025/03/04/x.ndjson.gz"),
-            "tailscale-s3-export"
-        );
-        assert_eq!(source_label("exports/2025/03/04/x.ndjson"), "tailscale-s3-export");
-    }
 }

@@ -1,10 +1,10 @@
 //! The normalize Lambda: SQS (S3 `ObjectCreated` on the raw bucket, also S3 test events) → read the
-//! raw batch or Tailscale S3 export object → normalize → rows to Firehose (`FIREHOSE_STREAM`),
+//! raw batch or Tailscale S3 export object → normalize → packed gzip lake objects (`LAKE_BUCKET`),
 //! rejected values to `LAKE_BUCKET/tailwatch_quarantine/`.
 //!
-//! Environment: `RAW_BUCKET`, `LAKE_BUCKET`, `FIREHOSE_STREAM`, `RUST_LOG`.
+//! Environment: `RAW_BUCKET`, `LAKE_BUCKET`, `RUST_LOG`.
 //! Failure: per-message batch item failures; a retryable failure returns the message to the queue
-//! (and after N tries to the DLQ); re-processing is idempotent by `p_row_id`.
+//! (and after N tries to the DLQ); re-processing replaces the objects it wrote (named after the batch).
 
 use tailwatch_normalize::{handle, Config, Deps};
 

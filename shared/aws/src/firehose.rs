@@ -1,5 +1,10 @@
-//! Firehose lake sink: `PutRecordBatch` within Firehose's limits, retrying only the records that
-//! failed, with jittered backoff.
+//! Firehose lake sink (alert rows): many rows packed into each record, `PutRecordBatch` within
+//! Firehose's limits, retrying only the records that failed, with jittered backoff.
+//!
+//! Packing: Firehose bills each record rounded up to 5 KB, so one ~1 KB row per record was billed
+//! five times over. A record here carries up to [`FIREHOSE_MAX_ROWS_PER_RECORD`] newline-terminated
+//! rows (the stream's JSON deaggregation splits at most 500 objects out of one record) and at most
+//! [`FIREHOSE_MAX_RECORD_BYTES`]; the stream deaggregates them before dynamic partitioning.
 
 use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record;
@@ -14,7 +19,36 @@ pub const FIREHOSE_MAX_BATCH_BYTES: usize = 4 << 20;
 /// At most 1000 KiB per record (before base64).
 pub const FIREHOSE_MAX_RECORD_BYTES: usize = 1000 << 10;
 
+/// At most 500 JSON objects deaggregated from one record.
+pub const FIREHOSE_MAX_ROWS_PER_RECORD: usize = 500;
+
 const ATTEMPTS: u32 = 6;
+
+/// Packs newline-terminated rows into records of at most [`FIREHOSE_MAX_ROWS_PER_RECORD`] rows and
+/// [`FIREHOSE_MAX_RECORD_BYTES`] bytes, in order. A row over the byte limit on its own is returned
+/// in `Err` (the caller's to quarantine).
+///
+/// # Errors
+/// The size of the first row that cannot fit in any record.
+pub fn pack_records(rows: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, usize> {
+    let mut records = Vec::new();
+    let (mut current, mut count) = (Vec::new(), 0);
+    for row in rows {
+        if row.len() > FIREHOSE_MAX_RECORD_BYTES {
+            return Err(row.len());
+        }
+        if count == FIREHOSE_MAX_ROWS_PER_RECORD || current.len() + row.len() > FIREHOSE_MAX_RECORD_BYTES {
+            records.push(std::mem::take(&mut current));
+            count = 0;
+        }
+        current.extend_from_slice(row);
+        count += 1;
+    }
+    if count > 0 {
+        records.push(current);
+    }
+    Ok(records)
+}
 
 /// Rows into one Firehose delivery stream, which partitions them by table and event hour
 /// (dynamic partitioning on `p_log_type` and `p_event_time`).
@@ -115,12 +149,12 @@ impl LakeSink for FirehoseLakeSink {
                 d
             })
             .collect();
-        if let Some(big) = data.iter().find(|d| d.len() > FIREHOSE_MAX_RECORD_BYTES) {
-            return Err(PortError::permanent(
+        let data = pack_records(&data).map_err(|big| {
+            PortError::permanent(
                 format!("put records to firehose {}", self.stream),
-                format!("a record of {} bytes is over Firehose's 1000 KiB limit", big.len()),
-            ));
-        }
+                format!("a row of {big} bytes is over Firehose's 1000 KiB record limit"),
+            )
+        })?;
         for range in Self::chunks(&data) {
             self.put_chunk(data[range].to_vec()).await?;
         }
@@ -142,5 +176,19 @@ mod tests {
         assert!(c.iter().all(|r| r.len() <= 4), "{c:?}");
         assert_eq!(c.iter().map(|r| r.len()).sum::<usize>(), 10);
         assert!(FirehoseLakeSink::chunks(&[]).is_empty());
+    }
+
+    #[test]
+    fn rows_pack_into_records_of_at_most_500_rows_and_1000_kib() {
+        let rows = vec![b"{\"a\":1}\n".to_vec(); 1201];
+        let records = pack_records(&rows).unwrap();
+        assert_eq!(records.iter().map(|r| r.len() / 8).collect::<Vec<_>>(), vec![500, 500, 201]);
+        assert_eq!(records.concat(), rows.concat(), "order and bytes kept");
+        let big = vec![vec![b'x'; 400 << 10]; 5];
+        let records = pack_records(&big).unwrap();
+        assert_eq!(records.len(), 3);
+        assert!(records.iter().all(|r| r.len() <= FIREHOSE_MAX_RECORD_BYTES));
+        assert_eq!(pack_records(&[vec![b'x'; 1001 << 10]]), Err(1001 << 10));
+        assert!(pack_records(&[]).unwrap().is_empty());
     }
 }

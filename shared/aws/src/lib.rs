@@ -14,12 +14,16 @@ mod firehose;
 mod s3;
 mod secrets;
 mod sns;
+mod sqs;
 
 pub use dynamodb::DynamoAlertState;
-pub use firehose::{FirehoseLakeSink, FIREHOSE_MAX_BATCH_BYTES, FIREHOSE_MAX_RECORDS, FIREHOSE_MAX_RECORD_BYTES};
-pub use s3::{S3Object, S3QuarantineSink, S3RawStore};
+pub use firehose::{
+    pack_records, FirehoseLakeSink, FIREHOSE_MAX_BATCH_BYTES, FIREHOSE_MAX_RECORDS, FIREHOSE_MAX_RECORD_BYTES, FIREHOSE_MAX_ROWS_PER_RECORD,
+};
+pub use s3::{S3LakeWriter, S3Object, S3QuarantineSink, S3RawStore};
 pub use secrets::SecretsTokenSource;
 pub use sns::SnsAlertSink;
+pub use sqs::for_each_object;
 
 use aws_config::BehaviorVersion;
 use tailwatch_core::ports::PortError;
@@ -143,7 +147,13 @@ pub fn emit_metrics(function: &str, metrics: &[(&str, f64, &str)]) {
 /// # Errors
 /// A body that is neither.
 pub fn s3_objects(body: &str) -> Result<Option<Vec<(String, String)>>, String> {
-    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("SQS body is not JSON: {e}"))?;
+    let mut v: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("SQS body is not JSON: {e}"))?;
+    // Through the raw bucket's SNS fan-out without raw message delivery, the S3 event is the SNS
+    // envelope's `Message` string.
+    if v.get("Type").and_then(|t| t.as_str()) == Some("Notification") {
+        let message = v.get("Message").and_then(|m| m.as_str()).unwrap_or_default();
+        v = serde_json::from_str(message).map_err(|e| format!("SNS message is not JSON: {e}"))?;
+    }
     if v.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
         return Ok(None);
     }
@@ -221,5 +231,51 @@ mod tests {
         );
         assert_eq!(decode_s3_key("100%"), "100%");
         assert_eq!(decode_s3_key("%zz%4"), "%zz%4");
+    }
+}
+
+/// `raw/<source>/…` → `<source>`; anything else is Tailscale's own export.
+pub fn source_label(key: &str) -> &str {
+    match key.strip_prefix("raw/").and_then(|rest| rest.split('/').next()) {
+        Some(source) if !source.is_empty() && !source.starts_with("dt=") => source,
+        _ => "tailscale-s3-export",
+    }
+}
+
+/// The batch id of a raw object: the key of a raw batch (its last segment is unique per request);
+/// for an export object, whose file names may repeat across folders, its stem plus a hash of the key.
+pub fn batch_id(key: &str) -> String {
+    if key.starts_with("raw/") && source_label(key) != "tailscale-s3-export" {
+        key.to_owned()
+    } else {
+        let id = tailwatch_core::normalize::content_id(key.as_bytes());
+        format!("{}-{}", tailwatch_core::pipeline::object_stem(key), &id[..12])
+    }
+}
+
+#[cfg(test)]
+mod raw_key_tests {
+    use super::*;
+
+    #[test]
+    fn source_labels_come_from_the_key() {
+        assert_eq!(
+            source_label("raw/tailscale-http/dt=2025-03-04/hour=17/x.ndjson.zst"),
+            "tailscale-http"
+        );
+        assert_eq!(
+            source_label("raw/tailscale-s3-export/2025/03/04/x.ndjson.gz"),
+            "tailscale-s3-export"
+        );
+        assert_eq!(source_label("exports/2025/03/04/x.ndjson"), "tailscale-s3-export");
+    }
+
+    #[test]
+    fn batch_ids_are_the_raw_key_or_a_unique_export_name() {
+        let raw = "raw/tailscale-http/dt=2025-03-04/hour=17/1741108869412-abc.ndjson.zst";
+        assert_eq!(batch_id(raw), raw);
+        let a = batch_id("exports/a/log.ndjson.gz");
+        let b = batch_id("exports/b/log.ndjson.gz");
+        assert!(a.starts_with("log-") && b.starts_with("log-") && a != b, "{a} {b}");
     }
 }

@@ -1,7 +1,7 @@
 //! S3 adapters: the raw store, the quarantine sink, and object reads for normalize and detect.
 
 use aws_sdk_s3::primitives::ByteStream;
-use tailwatch_core::ports::{LakeRecord, PortError, QuarantineSink, RawStore};
+use tailwatch_core::ports::{LakeObject, LakeRecord, LakeWriter, PortError, QuarantineSink, RawStore};
 use tailwatch_core::quarantine::QuarantineRow;
 
 use crate::classify;
@@ -39,6 +39,42 @@ impl RawStore for S3RawStore {
     }
 }
 
+/// Packed lake objects (`<table>/dt=…/hour=…/<raw batch>.json.gz`, gzip NDJSON) put straight into
+/// the lake bucket by normalize: one `PutObject` per partition per raw batch, named after the batch,
+/// so a retried message replaces its objects instead of adding copies.
+#[derive(Clone, Debug)]
+pub struct S3LakeWriter {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3LakeWriter {
+    /// A writer into `bucket`.
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        S3LakeWriter {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+}
+
+impl LakeWriter for S3LakeWriter {
+    async fn put_object(&self, object: LakeObject) -> Result<(), PortError> {
+        // No Content-Encoding: the object *is* a .gz file; with `gzip` encoding some clients would
+        // inflate it on download and then fail to read it as gzip.
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&object.key)
+            .content_type("application/gzip")
+            .body(ByteStream::from(object.body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(format!("put lake object s3://{}/{}", self.bucket, object.key), &e))
+    }
+}
+
 /// Quarantine rows as the `tailwatch_quarantine` table in the lake bucket
 /// (`tailwatch_quarantine/dt=…/hour=…/<source name>.json.gz`), written directly, not through
 /// Firehose, so a Firehose outage cannot lose the evidence of what was rejected.
@@ -58,25 +94,7 @@ impl S3QuarantineSink {
     }
 }
 
-fn stem(source: &str) -> String {
-    let last = source.rsplit('/').next().unwrap_or(source);
-    let base = last.split('.').next().unwrap_or(last);
-    let safe: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if safe.is_empty() {
-        tailwatch_core::normalize::content_id(source.as_bytes())
-    } else {
-        safe
-    }
-}
+use tailwatch_core::pipeline::object_stem as stem;
 
 impl QuarantineSink for S3QuarantineSink {
     async fn put_quarantine(&self, source: &str, rows: &[QuarantineRow]) -> Result<(), PortError> {

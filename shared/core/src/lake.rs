@@ -62,7 +62,7 @@ pub const STANDARD_COLUMNS: &[Column] = &[
     col("p_parse_time", T::Timestamp, "When tailwatch parsed the record (UTC)"),
     col("p_source_label", T::String, "Which stream or export the record came from"),
     col("p_source_file", T::String, "Raw object key or file the record was read from"),
-    col("p_any_ip_addresses", T::StringArray, "Every IP address in the row"),
+    col("p_any_ip_addresses", T::StringArray, "Every IP address in the row (audit rows; tailscale_network rows leave the p_any_ columns empty: query src_ip, dst_ip, node_id, peer_node_id, node_user, peer_user)"),
     col("p_any_emails", T::StringArray, "Every email address in the row"),
     col("p_any_usernames", T::StringArray, "Every user name in the row"),
     col("p_any_domain_names", T::StringArray, "Every domain name in the row"),

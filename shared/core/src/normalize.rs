@@ -625,7 +625,7 @@ fn network_row(input: NetworkRowInput<'_>) -> NetworkRow {
     h.update(hash.as_bytes());
     h.update(kind.as_str().as_bytes());
     h.update(&(index as u64).to_le_bytes());
-    let mut p = standard(TAILSCALE_NETWORK.log_type, hex128(h.finalize().as_bytes()), event_time, ctx);
+    let p = standard(TAILSCALE_NETWORK.log_type, hex128(h.finalize().as_bytes()), event_time, ctx);
 
     let (src_ip, src_port, src_addr) = entry.src.as_deref().map_or((None, None, None), split_endpoint);
     let (dst_ip, dst_port, dst_addr) = entry.dst.as_deref().map_or((None, None, None), split_endpoint);
@@ -645,25 +645,9 @@ fn network_row(input: NetworkRowInput<'_>) -> NetworkRow {
         _ => None,
     };
 
-    for ip in [&src_ip, &dst_ip].into_iter().flatten() {
-        if ip.parse::<IpAddr>().is_ok() {
-            push_unique(&mut p.p_any_ip_addresses, ip);
-        }
-    }
-    push_unique(&mut p.p_any_actor_ids, node_id);
-    if let Some(name) = node_name {
-        push_unique(&mut p.p_any_domain_names, name);
-    }
-    add_identity_indicators(&mut p, node_user.as_deref());
-    if let Some(peer) = peer {
-        if let Some(id) = &peer.node_id {
-            push_unique(&mut p.p_any_actor_ids, id);
-        }
-        if let Some(name) = &peer.name {
-            push_unique(&mut p.p_any_domain_names, name);
-        }
-        add_identity_indicators(&mut p, peer.user.as_deref());
-    }
+    // No p_any_* indicators on network rows: they restated the row's own columns (src_ip, dst_ip,
+    // node_id, peer_node_id, node/peer names and users) and were a quarter of every row's bytes.
+    // Indicator searches over network rows query those columns directly (infra/athena/queries).
 
     let entry_unknown = if entry.unknown.is_empty() {
         record_unknown.text()

@@ -95,6 +95,31 @@ pub trait LakeSink {
     fn put_rows(&self, batch: &str, records: Vec<LakeRecord>) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
+/// One packed lake object: every row one raw batch produced for one table partition, as gzip NDJSON.
+/// The body is one gzip member per chunk of rows, concatenated (RFC 1952 allows it; gzip, DuckDB,
+/// Athena and Snowflake read the members as one stream), so the packer never holds more than one
+/// chunk's uncompressed rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LakeObject {
+    /// Destination table.
+    pub table: &'static Table,
+    /// `<table>/dt=YYYY-MM-DD/hour=HH/<batch stem>.json.gz`: named after the raw batch, so writing
+    /// the same batch again replaces the object (exactly once, whatever the retries).
+    pub key: String,
+    /// Rows in it.
+    pub rows: usize,
+    /// Uncompressed NDJSON bytes in it.
+    pub json_bytes: usize,
+    /// The gzip body.
+    pub body: Vec<u8>,
+}
+
+/// Where packed lake objects go (S3 `PutObject` into the lake bucket in AWS, files locally).
+pub trait LakeWriter {
+    /// Writes one object under its key, replacing any earlier object of that key.
+    fn put_object(&self, object: LakeObject) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
 /// Where alert notifications go (SNS in AWS; stdout, the alerts file and webhooks locally).
 pub trait AlertSink {
     /// A stable name, used to remember per sink which alerts were delivered.

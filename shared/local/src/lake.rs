@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use tailwatch_core::ports::{LakeRecord, LakeSink, PortError, QuarantineSink};
+use tailwatch_core::ports::{LakeObject, LakeRecord, LakeSink, LakeWriter, PortError, QuarantineSink};
 use tailwatch_core::quarantine::QuarantineRow;
 
 /// Writes lake rows as `<root>/<table>/dt=…/hour=…/<uuid>.json.gz`.
@@ -36,26 +36,7 @@ impl FileLakeSink {
     }
 }
 
-/// A file stem from a batch id: its last path segment without extensions, filesystem-safe.
-fn stem(batch: &str) -> String {
-    let last = batch.rsplit('/').next().unwrap_or(batch);
-    let base = last.split('.').next().unwrap_or(last);
-    let safe: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if safe.is_empty() {
-        uuid::Uuid::new_v4().to_string()
-    } else {
-        safe
-    }
-}
+use tailwatch_core::pipeline::object_stem as stem;
 
 fn write_partitioned(root: &Path, batch: &str, records: Vec<LakeRecord>) -> std::io::Result<Vec<PathBuf>> {
     let name = stem(batch);
@@ -72,6 +53,13 @@ fn write_partitioned(root: &Path, batch: &str, records: Vec<LakeRecord>) -> std:
         written.push(path);
     }
     Ok(written)
+}
+
+impl LakeWriter for FileLakeSink {
+    async fn put_object(&self, object: LakeObject) -> Result<(), PortError> {
+        crate::write_atomically(&self.root.join(&object.key), &object.body)
+            .map_err(|e| PortError::retryable(format!("write lake file {}", object.key), e.to_string()))
+    }
 }
 
 impl LakeSink for FileLakeSink {

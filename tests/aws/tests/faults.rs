@@ -46,51 +46,58 @@ async fn firehose_partial_failure_resends_only_the_failed_records() {
     let env = Env::new("partial").await;
     let proxy = Proxy::start(endpoint(), Fault::FirehoseOddRecordsFailOnce).await;
     let sink = FirehoseLakeSink::new(clients_via(&proxy).await.firehose, &env.stream);
-    sink.put_rows("batch", records(9)).await.expect("retries succeed");
+    // 1,200 rows pack into 3 records (500 + 500 + 200 rows); the odd one fails once.
+    sink.put_rows("batch", records(1200)).await.expect("retries succeed");
     assert_eq!(
         *proxy.firehose_calls.lock().unwrap(),
-        vec![9, 4],
-        "the retry carries only the 4 failed records"
+        vec![3, 1],
+        "the rows are packed, and the retry carries only the failed record"
     );
     let ids = delivered_row_ids(&env).await;
-    let expected: Vec<String> = (0..9).map(|i| format!("row-{i:04}")).collect();
+    let expected: Vec<String> = (0..1200).map(|i| format!("row-{i:04}")).collect();
     assert_eq!(ids, expected, "every record delivered exactly once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firehose_retries_running_out_fail_the_sqs_message_for_redelivery() {
+    // detect writes alert rows through Firehose before it pages: with Firehose down the message
+    // fails (nothing paged), and its redelivery after recovery pages once and lands the rows.
     let env = Env::new("exhausted").await;
     env.put(
         &env.raw_bucket,
         "raw/tailscale-http/dt=2025-03-04/hour=17/1-a.ndjson.zst",
         tailwatch_core::wire::decode::zstd_compress(
-            &std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/tailscale/audit-s3-export.ndjson")).unwrap(),
+            &std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/tailscale/audit-stream.hec")).unwrap(),
             3,
         ),
     )
     .await;
     let proxy = Proxy::start(endpoint(), Fault::FirehoseAlwaysFails).await;
     let clients = clients_via(&proxy).await;
-    let config = tailwatch_normalize::Config {
-        lake_bucket: env.lake_bucket.clone(),
+    let config = tailwatch_detect::Config {
         firehose_stream: env.stream.clone(),
+        alert_state_table: env.table.clone(),
+        alert_topic_arn: env.topic_arn.clone(),
+        detections_config: String::new(),
     };
-    let deps = tailwatch_normalize::Deps::new(&config, &clients);
+    let deps = tailwatch_detect::Deps::new(&config, &clients).unwrap();
     let keys = env.keys(&env.raw_bucket, "raw/").await;
-    let out = tailwatch_normalize::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.raw_bucket, &keys), Context::default()))
+    let out = tailwatch_detect::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.raw_bucket, &keys), Context::default()))
         .await
         .unwrap();
     assert_eq!(out.batch_item_failures.len(), 1, "the message is returned to the queue");
     assert_eq!(out.batch_item_failures[0].item_identifier, "msg-0");
     assert!(proxy.firehose_calls.lock().unwrap().len() >= 2, "retried before giving up");
     assert!(delivered_row_ids(&env).await.is_empty());
-    // Redelivery after Firehose recovers: the rows land.
+    assert!(env.drain_alerts().await.is_empty(), "nothing paged before its row is in the lake");
+    // Redelivery after Firehose recovers: the alert rows land and the alerts are published.
     proxy.set(Fault::None);
-    let out = tailwatch_normalize::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.raw_bucket, &keys), Context::default()))
+    let out = tailwatch_detect::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.raw_bucket, &keys), Context::default()))
         .await
         .unwrap();
     assert!(out.batch_item_failures.is_empty());
-    assert_eq!(delivered_row_ids(&env).await.len(), 2);
+    assert!(!delivered_row_ids(&env).await.is_empty());
+    assert!(!env.drain_alerts().await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,7 +118,6 @@ async fn sns_down_means_retry_and_the_alert_is_sent_exactly_once() {
     let n = tailwatch_normalize::Deps::new(
         &tailwatch_normalize::Config {
             lake_bucket: env.lake_bucket.clone(),
-            firehose_stream: env.stream.clone(),
         },
         &direct,
     );
@@ -133,8 +139,9 @@ async fn sns_down_means_retry_and_the_alert_is_sent_exactly_once() {
         detections_config: String::new(),
     };
     let deps = tailwatch_detect::Deps::new(&config, &clients).unwrap();
-    let lake = env.keys(&env.lake_bucket, "firehose/").await;
-    let out = tailwatch_detect::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.lake_bucket, &lake), Context::default()))
+    // detect reads the raw batch (its own queue of the raw bucket's fan-out), not the lake.
+    let lake = env.keys(&env.raw_bucket, "raw/").await;
+    let out = tailwatch_detect::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.raw_bucket, &lake), Context::default()))
         .await
         .unwrap();
     assert_eq!(out.batch_item_failures.len(), lake.len(), "SNS down: the message is retried");
@@ -143,7 +150,7 @@ async fn sns_down_means_retry_and_the_alert_is_sent_exactly_once() {
 
     proxy.set(Fault::None);
     for _ in 0..2 {
-        let out = tailwatch_detect::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.lake_bucket, &lake), Context::default()))
+        let out = tailwatch_detect::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.raw_bucket, &lake), Context::default()))
             .await
             .unwrap();
         assert!(out.batch_item_failures.is_empty());
@@ -206,7 +213,6 @@ async fn alert_state_throttling_means_retry_and_one_page_after_recovery() {
     let n = tailwatch_normalize::Deps::new(
         &tailwatch_normalize::Config {
             lake_bucket: env.lake_bucket.clone(),
-            firehose_stream: env.stream.clone(),
         },
         &direct,
     );
@@ -227,15 +233,16 @@ async fn alert_state_throttling_means_retry_and_one_page_after_recovery() {
         detections_config: String::new(),
     };
     let deps = tailwatch_detect::Deps::new(&config, &clients_via(&proxy).await).unwrap();
-    let lake = env.keys(&env.lake_bucket, "firehose/").await;
-    let out = tailwatch_detect::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.lake_bucket, &lake), Context::default()))
+    // detect reads the raw batch (its own queue of the raw bucket's fan-out), not the lake.
+    let lake = env.keys(&env.raw_bucket, "raw/").await;
+    let out = tailwatch_detect::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.raw_bucket, &lake), Context::default()))
         .await
         .unwrap();
     assert_eq!(out.batch_item_failures.len(), lake.len(), "throttled: the message is retried");
     assert!(env.drain_alerts().await.is_empty(), "nothing paged while the state is unavailable");
 
     proxy.set(Fault::None);
-    let out = tailwatch_detect::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.lake_bucket, &lake), Context::default()))
+    let out = tailwatch_detect::handle(&deps, LambdaEvent::new(sqs_s3_event(&env.raw_bucket, &lake), Context::default()))
         .await
         .unwrap();
     assert!(out.batch_item_failures.is_empty());

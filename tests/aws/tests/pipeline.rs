@@ -1,11 +1,11 @@
 //! The whole AWS path against the AWS API emulator, with real SDK calls: ingest (API Gateway
-//! request) → raw object in S3 → normalize (SQS of S3 notification) → Firehose → lake bucket →
-//! detect (SQS of S3 notification) → DynamoDB state → SNS → an SQS queue subscribed to the topic.
+//! request) → raw object in S3 → (the raw bucket's SNS fan-out, one SQS message to each) normalize
+//! → packed gzip objects in the lake bucket, and detect → DynamoDB state → SNS → an SQS queue
+//! subscribed to the topic, alert rows through Firehose.
 //!
 //! Emulator behaviour relied on (moto 5): Firehose delivers synchronously into the destination
-//! bucket but ignores dynamic partitioning and GZIP (objects land under `<prefix>YYYY/MM/DD/HH/`,
-//! uncompressed). detect therefore sniffs compression and reads each row's table from
-//! `p_log_type`; these tests assert object contents, not keys.
+//! bucket but ignores dynamic partitioning, deaggregation and GZIP (objects land under
+//! `<prefix>YYYY/MM/DD/HH/`, uncompressed), so alert rows are asserted by content, not key.
 
 use std::path::Path;
 use std::time::Duration;
@@ -34,7 +34,6 @@ fn normalize_deps(env: &Env) -> tailwatch_normalize::Deps {
     tailwatch_normalize::Deps::new(
         &tailwatch_normalize::Config {
             lake_bucket: env.lake_bucket.clone(),
-            firehose_stream: env.stream.clone(),
         },
         &env.clients,
     )
@@ -74,7 +73,7 @@ fn basic(token: &str) -> String {
     )
 }
 
-/// Runs normalize over every raw object, then detect over every lake object Firehose wrote.
+/// Runs normalize and detect over every raw object (each has its own queue of the fan-out).
 async fn run_pipeline(env: &Env) -> usize {
     let raw_keys = env.keys(&env.raw_bucket, "raw/").await;
     let out = tailwatch_normalize::handle(
@@ -88,26 +87,37 @@ async fn run_pipeline(env: &Env) -> usize {
         "normalize failures: {:?}",
         out.batch_item_failures
     );
-    let lake_keys = env.keys(&env.lake_bucket, "firehose/").await;
     let deps = detect_deps(env);
     let out = tailwatch_detect::handle(
         &deps,
-        LambdaEvent::new(sqs_s3_event(&env.lake_bucket, &lake_keys), Context::default()),
+        LambdaEvent::new(sqs_s3_event(&env.raw_bucket, &raw_keys), Context::default()),
     )
     .await
     .unwrap();
     if !out.batch_item_failures.is_empty() {
         // Say why: re-run the failing objects directly for the error.
-        let errors = futures_errors(&deps, env, &lake_keys).await;
+        let errors = futures_errors(&deps, env, &raw_keys).await;
         panic!("detect failures: {:?}: {errors:?}", out.batch_item_failures);
     }
-    lake_keys.len()
+    raw_keys.len()
+}
+
+/// Every row in the lake bucket: the Tailscale tables (packed objects normalize put) and the
+/// alert rows (Firehose), quarantine excluded.
+async fn lake_rows(env: &Env) -> Vec<serde_json::Value> {
+    let mut rows = Vec::new();
+    for prefix in ["tailscale_audit/", "tailscale_network/", "firehose/"] {
+        for key in env.keys(&env.lake_bucket, prefix).await {
+            rows.extend(lake_lines(&env.get(&env.lake_bucket, &key).await));
+        }
+    }
+    rows
 }
 
 async fn futures_errors(deps: &tailwatch_detect::Deps, env: &Env, keys: &[String]) -> Vec<String> {
     let mut errors = Vec::new();
     for key in keys {
-        if let Err(e) = tailwatch_detect::process_object(deps, &env.lake_bucket, key).await {
+        if let Err(e) = tailwatch_detect::process_object(deps, &env.raw_bucket, key).await {
             errors.push(format!("{key}: {e}"));
         }
     }
@@ -145,13 +155,18 @@ async fn end_to_end_from_http_to_pagerduty_shaped_sns() {
         "{raw:?}"
     );
 
-    // Normalize → Firehose → lake bucket; detect → DynamoDB → SNS → SQS.
+    // Normalize → lake bucket; detect → DynamoDB → SNS → SQS, alert rows → Firehose.
     let objects = run_pipeline(&env).await;
     assert!(objects >= 1);
-    let mut rows = Vec::new();
-    for key in env.keys(&env.lake_bucket, "firehose/").await {
-        rows.extend(lake_lines(&env.get(&env.lake_bucket, &key).await));
-    }
+    let tables = env.keys(&env.lake_bucket, "tailscale_").await;
+    assert!(
+        tables
+            .iter()
+            .all(|k| k.ends_with(".json.gz") && k.contains("/dt=2025-03-04/hour=17/")),
+        "one gzip object per table partition, by event time: {tables:?}"
+    );
+    assert_eq!(tables.len(), 2, "{tables:?}");
+    let rows = lake_rows(&env).await;
     let count = |t: &str| rows.iter().filter(|r| r["p_log_type"] == t).count();
     assert_eq!(count("Tailscale.Audit"), 15);
     assert_eq!(count("Tailscale.Network"), 15);
@@ -207,10 +222,10 @@ async fn end_to_end_from_http_to_pagerduty_shaped_sns() {
 }
 
 async fn run_pipeline_detect_only(env: &Env) {
-    let lake_keys = env.keys(&env.lake_bucket, "firehose/").await;
+    let raw_keys = env.keys(&env.raw_bucket, "raw/").await;
     let out = tailwatch_detect::handle(
         &detect_deps(env),
-        LambdaEvent::new(sqs_s3_event(&env.lake_bucket, &lake_keys), Context::default()),
+        LambdaEvent::new(sqs_s3_event(&env.raw_bucket, &raw_keys), Context::default()),
     )
     .await
     .unwrap();
@@ -283,10 +298,7 @@ async fn bad_records_are_quarantined_in_the_lake_bucket_and_exports_are_read() {
     )
     .await;
     run_pipeline(&env).await;
-    let mut rows = Vec::new();
-    for key in env.keys(&env.lake_bucket, "firehose/").await {
-        rows.extend(lake_lines(&env.get(&env.lake_bucket, &key).await));
-    }
+    let rows = lake_rows(&env).await;
     assert_eq!(rows.iter().filter(|r| r["p_source_label"] == "tailscale-s3-export").count(), 2);
     assert_eq!(rows.iter().filter(|r| r["p_source_label"] == "tailscale-http").count(), 2);
 }

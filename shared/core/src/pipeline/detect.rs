@@ -21,6 +21,17 @@ pub struct DetectReport {
     pub delivered: usize,
 }
 
+impl DetectReport {
+    /// Adds another run's results (a later chunk of the same batch).
+    pub fn merge(&mut self, other: DetectReport) {
+        self.stats.rows += other.stats.rows;
+        self.stats.matches += other.stats.matches;
+        self.stats.notifications += other.stats.notifications;
+        self.alerts.extend(other.alerts);
+        self.delivered += other.delivered;
+    }
+}
+
 /// Runs detections over `rows` from `batch` and delivers the alerts.
 ///
 /// # Errors
