@@ -247,7 +247,7 @@ equals = "TODO"
 
 [[test]]
 name = "fires on the event"
-record = '{"eventTime":"2025-03-04T17:00:00Z","origin":"ADMIN_CONSOLE","actor":{"id":"u1","loginName":"alice@example.com"},"target":{"id":"n1","name":"web-1","type":"NODE"},"action":"DELETE"}'
+record = '{"eventTime":"2025-03-04T17:00:00Z","origin":"ADMIN_CONSOLE","actor":{"id":"u1","type":"USER","loginName":"alice@example.com"},"target":{"id":"n1","name":"web-1","type":"NODE"},"action":"DELETE"}'
 expect = "fire"
 title = "NAME: NODE.DELETE by u1"
 dedup = "u1|n1"
@@ -279,7 +279,7 @@ pub const RULE: Rule<AuditRow> = Rule {
     tests: &[
         TestCase::new(
             "fires on the event",
-            r#"{"eventTime":"2025-03-04T17:00:00Z","origin":"ADMIN_CONSOLE","actor":{"id":"u1","loginName":"alice@example.com"},"target":{"id":"n1","name":"web-1","type":"NODE"},"action":"DELETE"}"#,
+            r#"{"eventTime":"2025-03-04T17:00:00Z","origin":"ADMIN_CONSOLE","actor":{"id":"u1","type":"USER","loginName":"alice@example.com"},"target":{"id":"n1","name":"web-1","type":"NODE"},"action":"DELETE"}"#,
             Expect::Fire {
                 title: "NAME: NODE.DELETE by alice@example.com via ADMIN_CONSOLE",
                 severity: Severity::Medium,

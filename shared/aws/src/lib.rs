@@ -66,7 +66,12 @@ impl AwsClients {
             s3,
             firehose: aws_sdk_firehose::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            // A per-service endpoint from the environment (`AWS_ENDPOINT_URL_DYNAMODB`) would win
+            // over the loader's, so an explicit endpoint is set on the service's config too.
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(match endpoint {
+                Some(url) => aws_sdk_dynamodb::config::Builder::from(&config).endpoint_url(url).build(),
+                None => aws_sdk_dynamodb::config::Builder::from(&config).build(),
+            }),
             secrets: aws_sdk_secretsmanager::Client::new(&config),
         }
     }

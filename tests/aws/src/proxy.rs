@@ -155,6 +155,21 @@ async fn handle(req: Request<Incoming>, state: State, client: HttpClient) -> Res
             ));
         }
     }
+    if let Fault::DynamoFailAfter { needle, ok } = current {
+        let in_body = body.windows(needle.len()).any(|w| w == needle.as_bytes());
+        if target.starts_with("DynamoDB_") && (target.contains(needle) || in_body) {
+            let mut guard = fault.lock().unwrap();
+            if ok > 0 {
+                *guard = Fault::DynamoFailAfter { needle, ok: ok - 1 };
+            } else {
+                injected.fetch_add(1, Ordering::SeqCst);
+                return Ok(json_response(
+                    500,
+                    r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected by the test proxy"}"#.into(),
+                ));
+            }
+        }
+    }
     let upstream = if target.starts_with("DynamoDB_") {
         &upstreams.1
     } else {

@@ -26,7 +26,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         self.0 >> 33
     }
     fn below(&mut self, n: u64) -> u64 {
@@ -123,7 +126,9 @@ fn network_bodies(target: usize) -> Vec<Vec<u8>> {
 
 /// An audit body with a policy-file update over 400 KB whose new policy opens everything.
 fn big_policy_body() -> Vec<u8> {
-    let hosts: Vec<String> = (0..9000).map(|i| format!("\"host-{i}\": \"100.70.{}.{}\"", i / 200, i % 200)).collect();
+    let hosts: Vec<String> = (0..9000)
+        .map(|i| format!("\"host-{i}\": \"100.70.{}.{}\"", i / 200, i % 200))
+        .collect();
     let old = format!(
         "{{\"hosts\": {{{}}}, \"acls\": [{{\"action\": \"accept\", \"src\": [\"group:eng\"], \"dst\": [\"tag:prod:443\"]}}]}}",
         hosts.join(", ")
@@ -294,23 +299,39 @@ async fn a_busy_tailnet_through_all_three_functions_on_a_validating_dynamodb() {
     let env = Env::new("realistic").await;
     let raw = ingest_and_normalize(&env, &bodies).await;
     let deps = detect_deps(&env, &env.clients);
-    assert_eq!(detect_all(&deps, &env, &raw).await, 0, "every raw batch is detected without a DynamoDB rejection");
+    assert_eq!(
+        detect_all(&deps, &env, &raw).await,
+        0,
+        "every raw batch is detected without a DynamoDB rejection"
+    );
     let messages = env.drain_alerts().await;
     let alerts = published(&messages);
     assert_eq!(messages.len(), alerts.len(), "each alert paged once");
     let ids: BTreeSet<&str> = alerts.iter().map(|(id, _)| id.as_str()).collect();
-    for planted in ["Tailscale.Network.PortScan", "Tailscale.Network.ExitEgressSpike", "Tailscale.PolicyFile.Changed"] {
+    for planted in [
+        "Tailscale.Network.PortScan",
+        "Tailscale.Network.ExitEgressSpike",
+        "Tailscale.PolicyFile.Changed",
+    ] {
         assert!(ids.contains(planted), "{planted} fires: {ids:?}");
     }
     // detect reads the raw batches, as the in-memory engine does here: the same alerts, exactly.
-    assert_eq!(alerts, oracle(&bodies), "the alerts the in-memory engine raises over the same batches");
+    assert_eq!(
+        alerts,
+        oracle(&bodies),
+        "the alerts the in-memory engine raises over the same batches"
+    );
     let state = key_state(&env).await;
     assert!(state.len() > 100, "detection state is kept per key ({} keys)", state.len());
 
     // SQS redelivers every message: nothing is paged again and no state changes.
     assert_eq!(detect_all(&deps, &env, &raw).await, 0);
     assert!(env.drain_alerts().await.is_empty(), "a redelivered batch pages nobody");
-    assert_eq!(key_state(&env).await, state, "a redelivered batch changes no total, set or sighting");
+    assert_eq!(
+        key_state(&env).await,
+        state,
+        "a redelivered batch changes no total, set or sighting"
+    );
 
     // The same corpus into a fresh stack whose state writes start failing after 40 succeeded: the
     // failed batches are retried, and the end state and alerts equal the clean run's.

@@ -185,7 +185,8 @@ pub enum StateQuery {
         key: String,
         /// The member.
         member: String,
-        /// Window length.
+        /// Window length; 0 counts within the batch alone (no state: e.g. the targets of one flow
+        /// record, which never spans batches).
         window_minutes: u32,
     },
 }

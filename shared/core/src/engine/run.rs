@@ -303,6 +303,34 @@ async fn answer_queries<S: AlertState>(entries: &[Entry], pending: &[Pending<'_>
         slot.push(i);
     }
     let time = |i: usize| pending[i].row.standard().p_event_time.unix_millis();
+    // A distinct count over no window (`window_minutes = 0`) is about the rows of one batch alone
+    // (e.g. the targets inside one flow record, which never spans batches): answered here, with no
+    // state read or written.
+    let in_batch = |g: &(usize, u8, &str)| {
+        matches!(
+            &pending[groups[g][0]].query,
+            Some(StateQuery::DistinctCount { window_minutes: 0, .. })
+        )
+    };
+    for g in order.iter().filter(|g| in_batch(g)) {
+        let members = &groups[g];
+        let mut set: Vec<&str> = members
+            .iter()
+            .filter_map(|&i| match &pending[i].query {
+                Some(StateQuery::DistinctCount { member, .. }) => Some(member.as_str()),
+                _ => None,
+            })
+            .collect();
+        set.sort_unstable();
+        set.dedup();
+        let size = set.len() as u64;
+        samples.push(set.iter().take(20).map(|m| (*m).to_owned()).collect());
+        let sample = samples.len() - 1;
+        for &i in members {
+            answers[i] = Some((StateAnswer::Distinct(size), StateContext::Distinct { distinct: size, sample }));
+        }
+    }
+    order.retain(|g| !in_batch(g));
     let updates: Vec<KeyUpdate> = order
         .iter()
         .map(|g| {
@@ -538,6 +566,7 @@ mod tests {
             2,
             "one write for the first match, one for the other 299"
         );
+        assert_eq!(state.inner.key_writes(), 0, "a count inside one record keeps no state");
 
         // The batch again (a retried SQS message): nothing counted twice, the same alert re-produced.
         let (again, _) = block_on(evaluate(&registry, &rows, &state, now)).unwrap();

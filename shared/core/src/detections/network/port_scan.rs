@@ -33,12 +33,13 @@ pub const RULE: Rule<NetworkRow, PortScan> = Rule {
             && r.dst_port.is_some_and(|port| !answers_a_connection(r.src_port, port))
             && !r.node_tags.iter().any(|t| r.params.allowed_source_tags.contains(t))
     },
-    // All rows of one record share the node and the window start: that pair is the record.
+    // All rows of one record share the node and the window start: that pair is the record. A
+    // record never spans batches, so the count needs no stored state (window 0).
     ask: Some(|r| {
         Some(StateQuery::DistinctCount {
             key: format!("{}|{}", r.node_id, r.window_start.map_or(0, |t| t.unix_millis())),
             member: format!("{}:{}", r.dst_ip.as_deref()?, r.dst_port?),
-            window_minutes: 60,
+            window_minutes: 0,
         })
     }),
     decide: |h| h.distinct() >= h.params.min_targets,
