@@ -11,7 +11,7 @@ pub const META: Meta = Meta {
     name: "Tailscale node scanning the tailnet",
     log_types: &[LogType::Network],
     severity: Severity::Medium,
-    description: "A node initiated connections to at least N distinct (destination address, port) pairs over virtual or subnet traffic within one flow-log window (one record, about 5 seconds). Connections the node answered (its own port lower than the peer's: a server replying to clients' ephemeral ports) do not count. Legitimate services rarely fan out like this; scanners and worms do. One alert per node per hour (dedup: node id and level): MEDIUM from min_targets, HIGH from high_targets; the context carries the count and a sample of the targets. Sources with an allowed tag (a monitoring server scraping every node) never fire.",
+    description: "A node probed at least N distinct (destination address, port) pairs over virtual or subnet traffic within one flow-log window (one record, about 5 seconds): connection attempts that exchanged no data (at most 3 packets out; nothing, or a bare refusal of at most 2 packets and 100 bytes, back). Connections that carried data, as a busy laptop's do, do not count, nor do connections the node answered (its own port lower than the peer's: a server replying to clients' ephemeral ports) do not count. Legitimate services rarely fan out like this; scanners and worms do. One alert per node per hour (dedup: node id and level): MEDIUM from min_targets, HIGH from high_targets; the context carries the count and a sample of the targets. Sources with an allowed tag (a monitoring server scraping every node) never fire.",
     runbook: "1. Identify the node (node_name, node_user / node_tags) and whether it runs a known scanner or monitoring job.\n2. Query tailscale_network for node_id in the window (window_start) to see every target and whether any connection carried data (rx_bytes > 0).\n3. If unexplained, isolate the node: remove it from the tailnet or restrict it in the policy file, and investigate the host.",
     reference: "https://tailscale.com/kb/1219/network-flow-logs",
     tags: &["T1046"],
@@ -31,6 +31,7 @@ pub const RULE: Rule<NetworkRow, PortScan> = Rule {
         matches!(r.traffic_kind, TrafficKind::Virtual | TrafficKind::Subnet)
             && r.dst_ip.is_some()
             && r.dst_port.is_some_and(|port| !answers_a_connection(r.src_port, port))
+            && is_probe(r)
             && !r.node_tags.iter().any(|t| r.params.allowed_source_tags.contains(t))
     },
     // All rows of one record share the node and the window start: that pair is the record. A
@@ -94,6 +95,14 @@ fn node_label(row: &NetworkRow) -> String {
     }
 }
 
+/// A connection attempt that exchanged no data: a few packets out (a SYN and its retries, a UDP
+/// probe) and nothing back, or a bare refusal or handshake (at most two packets, 100 bytes, back).
+/// A scan is mostly such attempts; a laptop busy with many services is not, since its connections
+/// carry data. Flow logs omit zero counters, so an entry with no counters is a probe.
+fn is_probe(r: &NetworkRow) -> bool {
+    r.tx_pkts <= 3 && r.rx_pkts <= 2 && r.rx_bytes <= 100
+}
+
 /// Tailscale logs every connection from the reporting node's side (`src` is always the node), so a
 /// server's record lists each client it answered as a `dst` with the client's ephemeral port: a busy
 /// server would look like a scanner on every window. The node initiated a connection when its own
@@ -143,6 +152,35 @@ const TESTS: &[TestCase] = &[
             {"proto":6,"src":"100.64.0.9:40004","dst":"100.64.0.5:9100"}]}"#,
         params: "min_targets = 5\nallowed_source_tags = [\"tag:monitoring\"]",
         expect: Expect::Quiet,
+    },
+    TestCase {
+        name: "near miss: a busy laptop's five connections that all carried data",
+        setup: &[],
+        record: r#"{"nodeId":"nBusy","start":"2025-03-04T17:40:00Z","srcNode":{"nodeId":"nBusy","name":"laptop-9"},"virtualTraffic":[
+            {"proto":6,"src":"100.64.0.9:40000","dst":"100.64.0.1:22","txPkts":40,"txBytes":4000,"rxPkts":38,"rxBytes":9000},
+            {"proto":6,"src":"100.64.0.9:40001","dst":"100.64.0.1:80","txPkts":9,"txBytes":900,"rxPkts":12,"rxBytes":15000},
+            {"proto":6,"src":"100.64.0.9:40002","dst":"100.64.0.2:22","txPkts":4,"txBytes":400,"rxPkts":3,"rxBytes":300},
+            {"proto":6,"src":"100.64.0.9:40003","dst":"100.64.0.3:443","txPkts":20,"txBytes":3000,"rxPkts":25,"rxBytes":30000},
+            {"proto":6,"src":"100.64.0.9:40004","dst":"100.64.0.4:3389","txPkts":200,"txBytes":20000,"rxPkts":300,"rxBytes":400000}]}"#,
+        params: "min_targets = 5",
+        expect: Expect::Quiet,
+    },
+    TestCase {
+        name: "SYNs refused or unanswered: five probes (a refusal is one small packet back)",
+        setup: &[],
+        record: r#"{"nodeId":"nScan","start":"2025-03-04T17:40:00Z","srcNode":{"nodeId":"nScan","name":"laptop-7.ts.net"},"virtualTraffic":[
+            {"proto":6,"src":"100.64.0.9:40000","dst":"100.64.0.1:22","txPkts":1,"txBytes":60,"rxPkts":1,"rxBytes":40},
+            {"proto":6,"src":"100.64.0.9:40001","dst":"100.64.0.1:80","txPkts":2,"txBytes":120},
+            {"proto":6,"src":"100.64.0.9:40002","dst":"100.64.0.2:22","txPkts":1,"txBytes":60,"rxPkts":1,"rxBytes":40},
+            {"proto":6,"src":"100.64.0.9:40003","dst":"100.64.0.3:443","txPkts":1,"txBytes":60},
+            {"proto":6,"src":"100.64.0.9:40004","dst":"100.64.0.4:3389","txPkts":3,"txBytes":180}]}"#,
+        params: "min_targets = 5",
+        expect: Expect::Fire {
+            title: "Possible port scan from laptop-7.ts.net (nScan)",
+            severity: Severity::Medium,
+            dedup: Some("nScan|MEDIUM"),
+            context_keys: &["node_id", "targets", "state"],
+        },
     },
     TestCase {
         name: "near miss: four targets",
