@@ -171,6 +171,8 @@ pub struct CountingState {
     counts: Mutex<DynamoCounts>,
     /// record_match calls per detection id.
     pub by_rule: Mutex<BTreeMap<String, usize>>,
+    /// Conditional key writes (PutItem) per detection id and question kind.
+    pub key_writes_by_rule: Mutex<BTreeMap<String, usize>>,
 }
 
 impl CountingState {
@@ -207,9 +209,28 @@ impl AlertState for CountingState {
         Ok(outcome)
     }
     async fn update_keys(&self, updates: &[KeyUpdate]) -> Result<Vec<KeyAnswer>, PortError> {
-        let before = self.inner.key_writes();
-        let answers = self.inner.update_keys(updates).await?;
-        let writes = self.inner.key_writes() - before;
+        // Keys are `kind␟detection␟key`: keys of different detections never meet, so the updates are
+        // applied a detection at a time to count each one's writes, and the answers put back in order.
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, u) in updates.iter().enumerate() {
+            let scope = u.key.rsplit_once('\u{1f}').map_or(u.key.as_str(), |(scope, _)| scope);
+            groups.entry(scope).or_default().push(i);
+        }
+        let mut answers: Vec<Option<KeyAnswer>> = vec![None; updates.len()];
+        let mut writes = 0;
+        for (scope, idx) in groups {
+            let part: Vec<KeyUpdate> = idx.iter().map(|&i| updates[i].clone()).collect();
+            let before = self.inner.key_writes();
+            let got = self.inner.update_keys(&part).await?;
+            let n = self.inner.key_writes() - before;
+            writes += n;
+            if let Ok(mut m) = self.key_writes_by_rule.lock() {
+                *m.entry(scope.replace('\u{1f}', " ")).or_insert(0) += n;
+            }
+            for (&i, a) in idx.iter().zip(got) {
+                answers[i] = Some(a);
+            }
+        }
         let mut unique: Vec<&str> = updates.iter().map(|u| u.key.as_str()).collect();
         unique.sort_unstable();
         unique.dedup();
@@ -219,7 +240,10 @@ impl AlertState for CountingState {
             c.key_writes += writes;
             c.wru += writes;
         });
-        Ok(answers)
+        answers
+            .into_iter()
+            .map(|a| a.ok_or_else(|| PortError::permanent("update keys", "an update got no answer")))
+            .collect()
     }
     async fn is_delivered(&self, alert_id: &str, sink: &str) -> Result<bool, PortError> {
         self.add(|c| {
@@ -326,6 +350,8 @@ pub struct StreamFacts {
     pub alerts: Vec<((String, String), usize)>,
     /// record_match calls per detection.
     pub matches_by_rule: Vec<(String, usize)>,
+    /// Key writes per detection and question kind.
+    pub key_writes_by_rule: Vec<(String, usize)>,
 }
 
 impl StreamFacts {
@@ -381,5 +407,10 @@ pub fn stream(kind: Kind, seed: u64, request_bytes: usize, total: usize, registr
     f.firehose_billed = firehose.billed.load(Ordering::Relaxed);
     f.alerts = alerts.by_rule.lock().map(|m| m.clone().into_iter().collect()).unwrap_or_default();
     f.matches_by_rule = state.by_rule.lock().map(|m| m.clone().into_iter().collect()).unwrap_or_default();
+    f.key_writes_by_rule = state
+        .key_writes_by_rule
+        .lock()
+        .map(|m| m.clone().into_iter().collect())
+        .unwrap_or_default();
     f
 }

@@ -458,6 +458,12 @@ impl Report {
                 );
             }
         }
+        s.push_str("\n**DynamoDB key writes per GB by detection state** (512 KiB streams, catalog defaults: one conditional PutItem per changed key per batch)\n\n| stream | question, detection | key writes per GB |\n|---|---|---:|\n");
+        for f in t.streams.iter().filter(|f| f.request_bytes == 512 << 10) {
+            for (scope, n) in &f.key_writes_by_rule {
+                let _ = writeln!(s, "| {} | {} | {:.0} |", f.kind, scope.replace("Tailscale.", ""), f.per_gb(*n));
+            }
+        }
         s.push('\n');
     }
 
