@@ -248,13 +248,16 @@ impl Report {
                     verdict(all <= 200.0 && med <= 20.0)
                 );
             }
-            if let Some((p50, _)) = cost::alert_latency(t, "audit") {
-                let _ = writeln!(
-                    s,
-                    "| Modelled AWS POST → SNS publish, p50 (see the latency model) | ≤ 5 s | {:.2} s | {} |",
-                    p50 / 1e3,
-                    verdict(p50 <= 5000.0)
-                );
+            for f in t.streams.iter().filter(|f| f.request_bytes == 512 << 10) {
+                if let Some((p50, _)) = cost::alert_latency(t, f) {
+                    let _ = writeln!(
+                        s,
+                        "| Modelled AWS POST → SNS publish, one 512 KiB {} request, p50 (last alert of the batch; see the latency model) | ≤ 5 s | {:.2} s | {} |",
+                        f.kind,
+                        p50 / 1e3,
+                        verdict(p50 <= 5000.0)
+                    );
+                }
             }
         }
         for r in self
@@ -650,11 +653,12 @@ impl Report {
             );
         }
         s.push('\n');
-        for kind in ["audit", "network"] {
-            if let Some((p50, parts)) = cost::alert_latency(t, kind) {
+        for f in t.streams.iter().filter(|f| f.request_bytes == 512 << 10) {
+            if let Some((p50, parts)) = cost::alert_latency(t, f) {
                 let _ = writeln!(
                     s,
-                    "**Modelled AWS POST → SNS publish, one 512 KiB {kind} request, p50: {:.2} s**\n\n| step | ms |\n|---|---:|",
+                    "**Modelled AWS POST → SNS publish, one 512 KiB {} request, p50: {:.2} s** (the batch's last alert; the first is published after the first chunk)\n\n| step | ms |\n|---|---:|",
+                    f.kind,
                     p50 / 1e3
                 );
                 for (what, ms) in parts {
