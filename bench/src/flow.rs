@@ -414,3 +414,36 @@ pub fn stream(kind: Kind, seed: u64, request_bytes: usize, total: usize, registr
         .unwrap_or_default();
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tailwatch_core::engine::TuningConfig;
+
+    #[test]
+    fn firehose_packing_rounds_each_record_to_5_kb() {
+        let row = |n: usize| LakeRecord {
+            table: &tailwatch_core::lake::TAILWATCH_ALERTS,
+            event_time: Timestamp::now(),
+            json: vec![b'x'; n],
+        };
+        let sink = CountFirehose::default();
+        block_on(sink.put_rows("b", (0..501).map(|_| row(99)).collect())).unwrap();
+        assert_eq!(sink.records.load(Ordering::Relaxed), 2, "at most 500 rows a record");
+        // 500 × 100 bytes = 50,000 → 10 steps of 5 KiB; 100 bytes → 1 step.
+        assert_eq!(sink.billed.load(Ordering::Relaxed), 11 * 5 * 1024);
+    }
+
+    #[test]
+    fn a_stream_is_counted_through_process_batch() {
+        let registry = Registry::catalog(&TuningConfig::default()).unwrap();
+        let f = stream(Kind::Network, 7, 64 << 10, 256 << 10, &registry);
+        assert!(f.batches >= 4 && f.rows > f.records);
+        assert!(f.lake_objects >= f.batches, "one object per partition per batch");
+        let d = f.dynamo;
+        assert_eq!(d.gets, d.delivered_marks, "a delivered read and mark per alert");
+        assert_eq!(d.delivered_marks, f.alerts_total());
+        assert!(d.match_requests >= 3 * d.match_calls);
+        assert!(f.alerts_medium_plus() <= f.alerts_total());
+    }
+}
