@@ -13,6 +13,7 @@
 
 mod corpus;
 mod cost;
+mod flow;
 mod http;
 mod measure;
 mod memory;
@@ -178,7 +179,12 @@ fn run(opts: &Opts) -> Result<(), String> {
             .filter(|f| opts.rest.is_empty() || opts.rest.contains(&f.name))
             .cloned()
             .collect();
-        rep.throughput = Some(throughput::run(&selected, plan, &mut |l| log(l)));
+        let mut t = throughput::run(&selected, plan, &mut |l| log(l));
+        log("python baseline (python3, stdlib only, same corpus bytes)");
+        throughput::run_python(&mut t, &selected, &corpus_dir, if opts.quick { 0.5 } else { 3.0 }, &mut |l| log(l));
+        log("request-sized streams through ingest → normalize → detect (catalog defaults), counted");
+        throughput::run_streams(&mut t, opts.seed, if opts.quick { 3 << 20 } else { 12 << 20 }, &mut |l| log(l));
+        rep.throughput = Some(t);
     }
 
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -187,10 +193,10 @@ fn run(opts: &Opts) -> Result<(), String> {
         for f in files.iter().filter(|f| f.name.ends_with("6m")) {
             for (mode, _) in memory::MODES {
                 let body = corpus_dir.join(format!("{}.hec", f.name));
-                // detect λ reads the lake object of the body's rows, written here so that building
-                // it is not part of the child's peak.
-                let input = if *mode == "detect-lambda" {
-                    memory::write_lake_object(&body)?
+                // normalize and detect read the raw batch ingest stored, written here so that
+                // building it is not part of the child's peak.
+                let input = if matches!(*mode, "normalize" | "detect") {
+                    memory::write_raw_batch(&body)?
                 } else {
                     body
                 };
@@ -205,13 +211,6 @@ fn run(opts: &Opts) -> Result<(), String> {
                 rep.memory.push(r);
             }
         }
-        let zst = corpus_dir.join("network-6m.hec.zst");
-        let r = memory::measure(&exe, "normalize", &zst)?;
-        log(&format!(
-            "  network-6m.hec.zst normalize {:>7.1} MB peak",
-            r.vm_hwm_kb as f64 * 1024.0 / 1e6
-        ));
-        rep.memory.push(r);
     }
 
     if want("startup") {

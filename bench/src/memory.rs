@@ -4,31 +4,24 @@
 use std::path::Path;
 use std::process::Command;
 
-use tailwatch_core::engine::state::block_on;
-use tailwatch_core::normalize::SourceContext;
 use tailwatch_core::pipeline::ingest::Tokens;
-use tailwatch_core::pipeline::{normalize_chunks, normalize_object, LakeObjectRows, CHUNK_ROWS};
-use tailwatch_core::ports::LakeRecord;
-use tailwatch_core::time::Timestamp;
-use tailwatch_core::wire::{decode_object, DecodeLimits};
 
-use crate::throughput::{all_enabled_registry, ingest_once, lake_object, CountQuarantine, KeepRaw};
+use crate::flow;
+use crate::throughput::{all_enabled_registry, ingest_once, CountQuarantine, KeepRaw};
 
-/// What a child does.
+/// What a child does. The normalize and detect modes read the raw batch ingest stored for a body
+/// (zstd, written beforehand by [`write_raw_batch`]) and run core's `process_batch`, as the
+/// functions do.
 pub const MODES: &[(&str, &str)] = &[
     ("baseline", "read the file only (process + input floor)"),
-    ("ingest", "ingest stage (validate, zstd raw batch)"),
+    ("ingest", "ingest λ: auth, decode, frame, validate, zstd raw batch"),
     (
         "normalize",
-        "normalize λ: rows + serialized LakeRecords, CHUNK_ROWS (4096) rows at a time",
+        "normalize λ: raw batch → process_batch → packed gzip lake objects (NoDetect)",
     ),
     (
-        "normalize-detect",
-        "normalize + detect in one process (local pipeline: rows, LakeRecords, evaluate per chunk)",
-    ),
-    (
-        "detect-lambda",
-        "detect λ: the lake object of these rows (gzip NDJSON, written beforehand) → decoded → CHUNK_ROWS rows at a time → evaluate",
+        "detect",
+        "detect λ: raw batch → process_batch → detections (all on) with lake and quarantine discarded",
     ),
 ];
 
@@ -55,25 +48,6 @@ pub struct RssResult {
     pub rows: u64,
 }
 
-/// The context normalize sees for a raw batch of the HTTP intake.
-fn raw_batch_context() -> SourceContext<'static> {
-    SourceContext {
-        label: "tailscale-http",
-        file: "raw/tailscale-http/dt=2025-03-04/hour=17/1741107600000-0123456789abcdef0123456789abcdef.ndjson.zst",
-        parse_time: Timestamp::now(),
-    }
-}
-
-/// Limits for stored objects, as the functions use them (no wire-body cap below 64 MiB).
-fn object_limits() -> DecodeLimits {
-    DecodeLimits {
-        max_body_bytes: 64 << 20,
-        max_decoded_bytes: 1 << 30,
-        max_ratio: 1000,
-        ..DecodeLimits::default()
-    }
-}
-
 /// The child: does `mode` on `file`, prints `vmhwm_kb=… rows=…`.
 pub fn child(mode: &str, file: &Path) -> i32 {
     let bytes = match std::fs::read(file) {
@@ -83,8 +57,6 @@ pub fn child(mode: &str, file: &Path) -> i32 {
             return 2;
         }
     };
-    let ctx = raw_batch_context();
-    let limits = object_limits();
     let rows = match mode {
         "baseline" => std::hint::black_box(bytes.len() as u64 / 1_000_000),
         "ingest" => {
@@ -93,54 +65,20 @@ pub fn child(mode: &str, file: &Path) -> i32 {
             ingest_once(&bytes, None, &tokens, &raw, &q) as u64
         }
         "normalize" => {
-            // As functions/normalize does: CHUNK_ROWS rows and their serialized records at a time.
-            let body = decode_object(&bytes, &limits).unwrap_or_default();
-            let mut n = 0;
-            for chunk in normalize_chunks(&body, &ctx, CHUNK_ROWS) {
-                let records: Vec<LakeRecord> = chunk.rows.iter().map(LakeRecord::from_row).collect();
-                n += std::hint::black_box(records).len() as u64;
-            }
-            n
+            let (lake, q) = (flow::CountLake::default(), flow::CountQuarantineObjects::default());
+            flow::normalize(&bytes, &lake, &q).rows.values().sum::<usize>() as u64
         }
-        "normalize-detect" => {
-            // As the local pipeline does: per chunk, rows → records → evaluate.
+        "detect" => {
             let registry = all_enabled_registry();
-            let state = tailwatch_core::engine::MemoryAlertState::default();
-            let body = decode_object(&bytes, &limits).unwrap_or_default();
-            let mut n = 0;
-            for chunk in normalize_chunks(&body, &ctx, CHUNK_ROWS) {
-                let records: Vec<LakeRecord> = chunk.rows.iter().map(LakeRecord::from_row).collect();
-                n += block_on(tailwatch_core::engine::run::evaluate(
-                    &registry,
-                    &chunk.rows,
-                    &state,
-                    Timestamp::now(),
-                ))
-                .map(|(_, s)| s.rows)
-                .unwrap_or(0) as u64;
-                std::hint::black_box(&records);
-            }
-            n
-        }
-        "detect-lambda" => {
-            // `file` is the lake object of a body's rows (gzip NDJSON, see `write_lake_object`):
-            // object bytes → decoded NDJSON → CHUNK_ROWS rows at a time → evaluate.
-            let registry = all_enabled_registry();
-            let state = tailwatch_core::engine::MemoryAlertState::default();
-            let body = decode_object(&bytes, &limits).unwrap_or_default();
-            let mut reader = LakeObjectRows::new(&body);
-            let (mut rows, mut n) = (Vec::new(), 0);
-            loop {
-                rows.clear();
-                reader.next_rows(CHUNK_ROWS, &mut rows);
-                if rows.is_empty() {
-                    break;
-                }
-                n += block_on(tailwatch_core::engine::run::evaluate(&registry, &rows, &state, Timestamp::now()))
-                    .map(|(_, s)| s.rows as u64)
-                    .unwrap_or(0);
-            }
-            n
+            let (state, alerts, firehose) = (
+                flow::CountingState::default(),
+                flow::CountAlerts::default(),
+                flow::CountFirehose::default(),
+            );
+            flow::detect(&bytes, flow::RAW_KEY, &registry, &state, &alerts, &firehose)
+                .rows
+                .values()
+                .sum::<usize>() as u64
         }
         other => {
             eprintln!("rss-child: unknown mode {other}");
@@ -152,16 +90,15 @@ pub fn child(mode: &str, file: &Path) -> i32 {
     0
 }
 
-/// Writes the lake object Firehose would deliver for `body`'s rows next to it
-/// (`<body>.lake.json.gz`) and returns its path: the detect function's input.
+/// Writes the raw batch ingest stores for `body` next to it (`<body>.raw.zst`) and returns its
+/// path: the normalize and detect functions' input.
 ///
 /// # Errors
-/// When the body cannot be read or the object written.
-pub fn write_lake_object(body: &Path) -> Result<std::path::PathBuf, String> {
+/// When the body cannot be read or the batch written.
+pub fn write_raw_batch(body: &Path) -> Result<std::path::PathBuf, String> {
     let bytes = std::fs::read(body).map_err(|e| format!("{}: {e}", body.display()))?;
-    let object = lake_object(&normalize_object(&bytes, &object_limits(), &raw_batch_context()).rows);
-    let path = body.with_extension("lake.json.gz");
-    std::fs::write(&path, object).map_err(|e| format!("{}: {e}", path.display()))?;
+    let path = body.with_extension("raw.zst");
+    std::fs::write(&path, flow::ingest_raw(&bytes)).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
 }
 

@@ -20,6 +20,8 @@ pub struct ReplayResult {
     pub secs: Vec<f64>,
     /// The `--quiet` summary line of the last run.
     pub summary: String,
+    /// Bytes of the SQLite state (`state.db` and its `-wal` / `-shm`) after the last run.
+    pub state_bytes: u64,
 }
 
 impl ReplayResult {
@@ -59,6 +61,7 @@ pub fn run(
             hec_bytes: *hec_bytes,
             secs: Vec::new(),
             summary: String::new(),
+            state_bytes: 0,
         };
         for _ in 0..runs {
             let data = tmp.join("replay-data");
@@ -85,6 +88,11 @@ pub fn run(
                 .last()
                 .unwrap_or_default()
                 .to_owned();
+            r.state_bytes = ["state.db", "state.db-wal", "state.db-shm"]
+                .iter()
+                .filter_map(|f| std::fs::metadata(data.join(f)).ok())
+                .map(|m| m.len())
+                .sum();
             let _ = std::fs::remove_dir_all(&data);
         }
         log(&format!(

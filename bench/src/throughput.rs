@@ -7,21 +7,17 @@ use std::sync::Mutex;
 
 use serde::de::IgnoredAny;
 use serde_json::Value;
-use tailwatch_core::engine::keys::{KeyAnswer, KeyUpdate};
-use tailwatch_core::engine::run::evaluate;
-use tailwatch_core::engine::state::{block_on, MatchInput, MatchOutcome};
-use tailwatch_core::engine::{AlertState, MemoryAlertState, Registry, TuningConfig};
-use tailwatch_core::lake::LakeRow;
-use tailwatch_core::normalize::SourceContext;
+use tailwatch_core::engine::state::block_on;
+use tailwatch_core::engine::{Registry, TuningConfig};
 use tailwatch_core::pipeline::ingest::{ingest, IngestRequest, Tokens};
-use tailwatch_core::pipeline::{normalize_body, normalize_object};
-use tailwatch_core::ports::{LakeRecord, PortError, QuarantineSink, RawStore};
+use tailwatch_core::ports::{PortError, QuarantineSink, RawStore};
 use tailwatch_core::quarantine::QuarantineRow;
 use tailwatch_core::record::AnyRecord;
 use tailwatch_core::time::Timestamp;
-use tailwatch_core::wire::{decode_body, decode_object, frames, DecodeLimits, Frame};
+use tailwatch_core::wire::{decode_body, frames, DecodeLimits, Frame};
 
-use crate::corpus::CorpusFile;
+use crate::corpus::{CorpusFile, Kind};
+use crate::flow::{self, StreamFacts};
 use crate::measure::{self, Plan, Timing};
 
 /// One measured stage over one body.
@@ -56,29 +52,28 @@ impl StageResult {
 pub const STAGES: &[(&str, &str)] = &[
     ("value", "baseline: serde_json → Value (the naive approach)"),
     ("ignored", "floor: serde_json → IgnoredAny (validate only)"),
-    ("frame", "framing (wire::frames)"),
-    ("parse", "framing + parsing (typed AnyRecord per record)"),
-    ("rows", "normalize → rows in memory (normalize_body)"),
     (
-        "normalize",
-        "normalize → serialized lake rows (normalize_body + LakeRecord::from_row)",
+        "python",
+        "baseline: Python 3 pipeline (bench/python/pipeline.py: parse, rows, NDJSON, network detections)",
     ),
-    ("serialize", "component: serialize rows only (LakeRecord::from_row)"),
-    ("detect-default", "detect: evaluate, catalog defaults (27 of 28 on)"),
-    ("detect", "detect: evaluate, all 28 detections on"),
-    (
-        "detect-quiet",
-        "detect: evaluate, all on, only the rows no detection matches or asks the state about",
-    ),
+    ("frame", "component: framing (wire::frames)"),
+    ("parse", "component: framing + typed AnyRecord per record"),
     (
         "ingest",
-        "ingest stage: auth, decode, frame, validate, zstd raw batch (pipeline::ingest)",
+        "ingest λ: auth, decode, frame, validate, zstd raw batch (pipeline::ingest)",
     ),
-    ("normalize-lambda", "normalize λ work: zstd raw batch → rows → LakeRecords"),
-    ("lake-read", "detect λ read: gzip lake NDJSON → LakeRow (from_json_line)"),
-    ("detect-lambda", "detect λ work: gzip lake NDJSON → rows → evaluate (all on)"),
-    ("decode", "decompress only (decode_body)"),
-    ("decode-normalize", "decompress + normalize → serialized lake rows"),
+    (
+        "normalize",
+        "normalize λ: zstd raw batch → process_batch → packed gzip lake objects",
+    ),
+    (
+        "detect-default",
+        "detect λ: zstd raw batch → process_batch → detections, catalog defaults (fresh state)",
+    ),
+    (
+        "detect",
+        "detect λ: zstd raw batch → process_batch → detections, all on (fresh state)",
+    ),
 ];
 
 /// The stage's description.
@@ -98,14 +93,6 @@ pub fn all_enabled_registry() -> Registry {
     }
     let tuning = TuningConfig::from_toml_str(&toml).unwrap_or_else(|e| panic!("bench tuning: {e}"));
     Registry::catalog(&tuning).unwrap_or_else(|e| panic!("bench registry: {e}"))
-}
-
-fn ctx() -> SourceContext<'static> {
-    SourceContext {
-        label: "tailscale-http",
-        file: "raw/tailscale-http/dt=2025-03-04/hour=17/1741107600000-0123456789abcdef0123456789abcdef.ndjson.zst",
-        parse_time: Timestamp::parse("2025-03-04T17:45:00Z").unwrap_or_else(|_| Timestamp::now()),
-    }
 }
 
 fn value_count(body: &[u8]) -> usize {
@@ -134,41 +121,61 @@ fn parse_count(body: &[u8]) -> usize {
     n
 }
 
-fn serialize(rows: &[LakeRow]) -> Vec<LakeRecord> {
-    rows.iter().map(LakeRecord::from_row).collect()
+/// The normalize function's work, once: rows written.
+fn normalize_once(raw: &[u8]) -> usize {
+    let (lake, q) = (flow::CountLake::default(), flow::CountQuarantineObjects::default());
+    flow::normalize(raw, &lake, &q).rows.values().sum()
 }
 
-/// The lake object Firehose would deliver for these rows: gzip NDJSON.
-pub fn lake_object(rows: &[LakeRow]) -> Vec<u8> {
-    let mut nd = Vec::with_capacity(rows.len() * 700);
-    for r in rows {
-        r.write_json_line(&mut nd);
+/// The detect function's work, once, with fresh state (every first-seen question answers "new").
+fn detect_once(raw: &[u8], registry: &Registry) -> usize {
+    let (state, alerts, firehose) = (
+        flow::CountingState::default(),
+        flow::CountAlerts::default(),
+        flow::CountFirehose::default(),
+    );
+    flow::detect(raw, flow::RAW_KEY, registry, &state, &alerts, &firehose)
+        .detect
+        .stats
+        .rows
+}
+
+/// The Python baseline's answer for one body.
+#[derive(Debug, Clone, Default)]
+pub struct PythonResult {
+    /// Rows it produced.
+    pub rows: usize,
+    /// NDJSON bytes.
+    pub ndjson_bytes: usize,
+    /// CPU seconds per run (median).
+    pub cpu: f64,
+    /// Runs.
+    pub runs: usize,
+    /// `python3 --version`.
+    pub version: String,
+}
+
+/// Runs bench/python/pipeline.py on `file` with the machine's `python3` (stdlib only).
+pub fn python(file: &std::path::Path, min_secs: f64) -> Result<PythonResult, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/pipeline.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(file)
+        .arg(min_secs.to_string())
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("python3 {script}: {}", String::from_utf8_lossy(&out.stderr)));
     }
-    tailwatch_core::wire::decode::gzip(&nd)
-}
-
-/// The rows of a lake object, read as the detect function reads them (`LakeObjectRows`), all at once.
-pub fn read_lake_object(bytes: &[u8]) -> Vec<LakeRow> {
-    let limits = DecodeLimits {
-        max_decoded_bytes: 1 << 30,
-        max_ratio: 1000,
-        ..DecodeLimits::default()
-    };
-    let Ok(body) = decode_object(bytes, &limits) else {
-        return Vec::new();
-    };
-    let mut rows = Vec::new();
-    tailwatch_core::pipeline::LakeObjectRows::new(&body).next_rows(usize::MAX, &mut rows);
-    rows
-}
-
-/// Runs detections the way the benchmark measures them.
-pub fn detect(registry: &Registry, rows: &[LakeRow]) -> usize {
-    let state = MemoryAlertState::default();
-    match block_on(evaluate(registry, rows, &state, Timestamp::now())) {
-        Ok((alerts, stats)) => stats.rows + alerts.len(),
-        Err(e) => panic!("detect: {e}"),
-    }
+    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("python3 output: {e}"))?;
+    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0) as usize;
+    Ok(PythonResult {
+        rows: n("rows"),
+        ndjson_bytes: n("ndjson_bytes"),
+        cpu: v.get("cpu_seconds").and_then(Value::as_f64).unwrap_or(f64::NAN),
+        runs: n("runs"),
+        version: v.get("python").and_then(Value::as_str).unwrap_or("?").to_owned(),
+    })
 }
 
 /// Raw store that keeps the last batch (the normalize λ input).
@@ -213,44 +220,7 @@ pub fn ingest_once(body: &[u8], encoding: Option<&str>, tokens: &Tokens, raw: &K
     report.accepted
 }
 
-/// Counts the state-port calls a detect run makes (the DynamoDB requests of the detect λ).
-#[derive(Default)]
-pub struct CountingState {
-    inner: MemoryAlertState,
-    /// record_match calls (state writes for matches: one per alert key per batch and window, or two).
-    pub matches: AtomicUsize,
-    /// Detection-state requests (BatchGetItem per 100 keys + one write per changed key).
-    pub helpers: AtomicUsize,
-    /// record_match calls per detection id.
-    pub by_rule: Mutex<std::collections::BTreeMap<String, usize>>,
-}
-
-impl AlertState for CountingState {
-    async fn record_match(&self, m: MatchInput<'_>) -> Result<MatchOutcome, PortError> {
-        self.matches.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut by_rule) = self.by_rule.lock() {
-            *by_rule.entry(m.rule_id.to_owned()).or_insert(0) += 1;
-        }
-        self.inner.record_match(m).await
-    }
-    async fn update_keys(&self, updates: &[KeyUpdate]) -> Result<Vec<KeyAnswer>, PortError> {
-        // As the DynamoDB adapter makes them: one BatchGetItem per 100 keys, one PutItem per key
-        // the batch changed.
-        let before = self.inner.key_writes();
-        let answers = self.inner.update_keys(updates).await?;
-        let writes = self.inner.key_writes() - before;
-        self.helpers.fetch_add(updates.len().div_ceil(100) + writes, Ordering::Relaxed);
-        Ok(answers)
-    }
-    async fn is_delivered(&self, alert_id: &str, sink: &str) -> Result<bool, PortError> {
-        self.inner.is_delivered(alert_id, sink).await
-    }
-    async fn mark_delivered(&self, alert_id: &str, sink: &str) -> Result<(), PortError> {
-        self.inner.mark_delivered(alert_id, sink).await
-    }
-}
-
-/// Per-body facts the cost model needs (not timed).
+/// Per-body facts (not timed).
 #[derive(Debug, Clone, Default)]
 pub struct BodyFacts {
     /// Corpus file.
@@ -261,22 +231,14 @@ pub struct BodyFacts {
     pub records: usize,
     /// Lake rows.
     pub rows: usize,
-    /// Bytes of serialized rows (Firehose payload, one record per row, with the newline).
-    pub row_bytes: usize,
-    /// Firehose billed bytes: each record rounded up to 5 KB.
-    pub firehose_billed_bytes: usize,
-    /// zstd raw batch bytes (S3 raw storage).
+    /// zstd raw batch bytes.
     pub raw_batch_bytes: usize,
-    /// gzip lake object bytes (S3 lake storage).
+    /// Lake objects normalize wrote.
+    pub lake_objects: usize,
+    /// Row JSON bytes (NDJSON, with newlines).
+    pub lake_json_bytes: usize,
+    /// gzip lake bytes.
     pub lake_gz_bytes: usize,
-    /// State calls (DynamoDB requests) by detect: record_match.
-    pub state_matches: usize,
-    /// State calls: stateful helpers.
-    pub state_helpers: usize,
-    /// Alerts notified.
-    pub alerts: usize,
-    /// Matches per detection id.
-    pub matches_by_rule: Vec<(String, usize)>,
 }
 
 /// Everything measured in-process.
@@ -288,6 +250,10 @@ pub struct Throughput {
     pub facts: Vec<BodyFacts>,
     /// Detections enabled in the "all" registry / in the default one.
     pub detections: (usize, usize),
+    /// The Python baseline per body.
+    pub python: Vec<(String, PythonResult)>,
+    /// Request-sized streams through ingest → normalize → detect (catalog defaults), counted.
+    pub streams: Vec<StreamFacts>,
 }
 
 impl Throughput {
@@ -314,33 +280,25 @@ pub fn run(corpus: &[CorpusFile], plan: Plan, log: &mut dyn FnMut(&str)) -> Thro
         ..Throughput::default()
     };
     let tokens = Tokens::new(["bench-token"]);
-    let ctx = ctx();
     for file in corpus {
         let body = &file.body;
-        let rows = normalize_body(body, &ctx).rows;
-        assert!(!rows.is_empty(), "{}: no rows", file.name);
-        let n_rows = rows.len();
-        let records = serialize(&rows);
         let raw = KeepRaw::default();
         let q = CountQuarantine::default();
         ingest_once(body, None, &tokens, &raw, &q);
         let raw_batch = raw.0.lock().map(|b| b.clone()).unwrap_or_default();
-        let lake = lake_object(&rows);
-        let counting = CountingState::default();
-        let (alerts, _) = block_on(evaluate(&all, &rows, &counting, Timestamp::now())).unwrap_or_else(|e| panic!("{e}"));
+        let (lake, quarantine) = (flow::CountLake::default(), flow::CountQuarantineObjects::default());
+        let report = flow::normalize(&raw_batch, &lake, &quarantine);
+        let n_rows: usize = report.rows.values().sum();
+        assert!(n_rows > 0, "{}: no rows", file.name);
         out.facts.push(BodyFacts {
             body: file.name.clone(),
             bytes: body.len(),
             records: file.records,
             rows: n_rows,
-            row_bytes: records.iter().map(|r| r.json.len() + 1).sum(),
-            firehose_billed_bytes: records.iter().map(|r| (r.json.len() + 1).div_ceil(5 << 10) * (5 << 10)).sum(),
             raw_batch_bytes: raw_batch.len(),
-            lake_gz_bytes: lake.len(),
-            state_matches: counting.matches.load(Ordering::Relaxed),
-            state_helpers: counting.helpers.load(Ordering::Relaxed),
-            alerts: alerts.len(),
-            matches_by_rule: counting.by_rule.lock().map(|m| m.clone().into_iter().collect()).unwrap_or_default(),
+            lake_objects: report.lake_objects,
+            lake_json_bytes: report.lake_json_bytes,
+            lake_gz_bytes: report.lake_gzip_bytes,
         });
 
         let mut push = |variant: &'static str, stage: &'static str, rows: usize, timing: Timing| {
@@ -369,44 +327,20 @@ pub fn run(corpus: &[CorpusFile], plan: Plan, log: &mut dyn FnMut(&str)) -> Thro
         push("raw", "ignored", n_rows, measure::run(plan, || ignored_count(body)));
         push("raw", "frame", n_rows, measure::run(plan, || frames(body).count()));
         push("raw", "parse", n_rows, measure::run(plan, || parse_count(body)));
-        push("raw", "rows", n_rows, measure::run(plan, || normalize_body(body, &ctx).rows.len()));
-        push(
-            "raw",
-            "normalize",
-            n_rows,
-            measure::run(plan, || {
-                let rows = normalize_body(body, &ctx).rows;
-                serialize(&rows).len()
-            }),
-        );
-        push("raw", "serialize", n_rows, measure::run(plan, || serialize(&rows).len()));
-        push("raw", "detect-default", n_rows, measure::run(plan, || detect(&default, &rows)));
-        push("raw", "detect", n_rows, measure::run(plan, || detect(&all, &rows)));
-
         push(
             "raw",
             "ingest",
             n_rows,
             measure::run(plan, || ingest_once(body, None, &tokens, &raw, &q)),
         );
-        let limits = DecodeLimits {
-            max_decoded_bytes: 1 << 30,
-            max_ratio: 1000,
-            ..DecodeLimits::default()
-        };
+        push("raw", "normalize", n_rows, measure::run(plan, || normalize_once(&raw_batch)));
         push(
             "raw",
-            "normalize-lambda",
+            "detect-default",
             n_rows,
-            measure::run(plan, || serialize(&normalize_object(&raw_batch, &limits, &ctx).rows).len()),
+            measure::run(plan, || detect_once(&raw_batch, &default)),
         );
-        push("raw", "lake-read", n_rows, measure::run(plan, || read_lake_object(&lake).len()));
-        push(
-            "raw",
-            "detect-lambda",
-            n_rows,
-            measure::run(plan, || detect(&all, &read_lake_object(&lake))),
-        );
+        push("raw", "detect", n_rows, measure::run(plan, || detect_once(&raw_batch, &all)));
         if file.name.ends_with("6m") {
             for (variant, bytes, encoding) in [("gzip", &file.gzip, "gzip"), ("zstd", &file.zstd, "zstd")] {
                 let limits = DecodeLimits {
@@ -423,74 +357,69 @@ pub fn run(corpus: &[CorpusFile], plan: Plan, log: &mut dyn FnMut(&str)) -> Thro
                 );
                 push(
                     variant,
-                    "decode-normalize",
-                    n_rows,
-                    measure::run(plan, || {
-                        let (decoded, _) = decode_body(bytes, Some(encoding), &limits).unwrap_or_else(|e| panic!("{e}"));
-                        serialize(&normalize_body(&decoded, &ctx).rows).len()
-                    }),
-                );
-                push(
-                    variant,
                     "ingest",
                     n_rows,
                     measure::run(plan, || ingest_once(bytes, Some(encoding), &tokens, &raw, &q)),
                 );
             }
         }
-
-        // Rows no enabled detection matches or asks the state about: the engine's per-row floor.
-        // (Not "rows whose id reached record_match": the engine records a batch's matches of one
-        // alert key in one write, under the first row's id.)
-        let quiet: Vec<LakeRow> = rows
-            .iter()
-            .filter(|r| {
-                all.entries()
-                    .iter()
-                    .filter(|e| e.enabled)
-                    .all(|e| matches!(e.detection.evaluate(r), tailwatch_core::engine::Verdict::No))
-            })
-            .cloned()
-            .collect();
-        if !quiet.is_empty() {
-            let timing = measure::run(plan, || detect(&all, &quiet));
-            let r = StageResult {
-                body: file.name.clone(),
-                variant: "raw",
-                stage: "detect-quiet",
-                bytes: body.len() * quiet.len() / n_rows,
-                rows: quiet.len(),
-                timing,
-            };
-            log(&format!(
-                "  {:<12} raw   detect-quiet      {:>8.1} MB/s {:>11.0} rows/s  ({} of {n_rows} rows)",
-                r.body,
-                r.mb_s(),
-                r.rows_s(),
-                quiet.len()
-            ));
-            out.results.push(r);
-        }
     }
     out
 }
 
+/// The Python baseline over the corpus files written to `dir` (`<name>.hec`).
+pub fn run_python(out: &mut Throughput, corpus: &[CorpusFile], dir: &std::path::Path, min_secs: f64, log: &mut dyn FnMut(&str)) {
+    for file in corpus.iter().filter(|f| f.kind == Kind::Network) {
+        match python(&dir.join(format!("{}.hec", file.name)), min_secs) {
+            Ok(p) => {
+                log(&format!(
+                    "  {:<12} python3 {}: {:.2} MB/s ({} rows, {} runs)",
+                    file.name,
+                    p.version,
+                    file.body.len() as f64 / 1e6 / p.cpu,
+                    p.rows,
+                    p.runs
+                ));
+                out.python.push((file.name.clone(), p));
+            }
+            Err(e) => log(&format!("  {:<12} python baseline failed: {e}", file.name)),
+        }
+    }
+}
+
+/// Request-sized streams (network and audit, at 512 KiB and 128 KiB requests), counted.
+pub fn run_streams(out: &mut Throughput, seed: u64, total: usize, log: &mut dyn FnMut(&str)) {
+    let default = Registry::catalog(&TuningConfig::default()).unwrap_or_else(|e| panic!("registry: {e}"));
+    for kind in [Kind::Network, Kind::Audit] {
+        for request in [512 << 10, 128 << 10] {
+            let f = flow::stream(kind, seed.wrapping_add(500), request, total, &default);
+            log(&format!(
+                "  {:<8} {:>4} KiB requests: {} batches, {:.1} MB, {} rows, {} lake objects, {} DynamoDB requests, {} alerts",
+                f.kind,
+                request >> 10,
+                f.batches,
+                f.log_bytes as f64 / 1e6,
+                f.rows,
+                f.lake_objects,
+                f.dynamo.requests(),
+                f.alerts_total()
+            ));
+            out.streams.push(f);
+        }
+    }
+}
+
 /// Loops one stage for `secs` (for `perf record`).
 pub fn spin(file: &CorpusFile, stage: &str, secs: f64) -> usize {
-    let ctx = ctx();
     let all = all_enabled_registry();
-    let rows = normalize_body(&file.body, &ctx).rows;
-    let lake = lake_object(&rows);
+    let raw = flow::ingest_raw(&file.body);
     let started = std::time::Instant::now();
     let mut n = 0;
     while started.elapsed().as_secs_f64() < secs {
         n += match stage {
             "value" => value_count(&file.body),
-            "normalize" => serialize(&normalize_body(&file.body, &ctx).rows).len(),
-            "rows" => normalize_body(&file.body, &ctx).rows.len(),
-            "serialize" => serialize(&rows).len(),
-            "detect" => detect(&all, &rows),
-            "detect-lambda" => detect(&all, &read_lake_object(&lake)),
+            "normalize" => normalize_once(&raw),
+            "detect" => detect_once(&raw, &all),
             other => panic!("unknown stage {other}"),
         };
     }

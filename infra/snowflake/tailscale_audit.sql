@@ -7,9 +7,9 @@ CREATE OR REPLACE EXTERNAL TABLE tailscale_audit (
   p_log_type VARCHAR AS (value:"p_log_type"::VARCHAR),                         -- Log type: Tailscale.Audit, Tailscale.Network, Tailwatch.Alert, Tailwatch.Quarantine
   p_row_id VARCHAR AS (value:"p_row_id"::VARCHAR),                             -- Content hash of the original record: the same record always gets the same id
   p_event_time TIMESTAMP_NTZ(3) AS (value:"p_event_time"::TIMESTAMP_NTZ(3)),   -- Event time (UTC); the partition time
-  p_parse_time TIMESTAMP_NTZ(3) AS (value:"p_parse_time"::TIMESTAMP_NTZ(3)),   -- When tailwatch parsed the record (UTC)
-  p_source_label VARCHAR AS (value:"p_source_label"::VARCHAR),                 -- Which stream or export the record came from
-  p_source_file VARCHAR AS (value:"p_source_file"::VARCHAR),                   -- Raw object key or file the record was read from
+  p_parse_time TIMESTAMP_NTZ(3) AS (value:"p_parse_time"::TIMESTAMP_NTZ(3)),   -- When tailwatch parsed the record (UTC); empty in tailscale_network rows (one per object: its LastModified)
+  p_source_label VARCHAR AS (value:"p_source_label"::VARCHAR),                 -- Which stream or export the record came from; empty in tailscale_network rows (one per object)
+  p_source_file VARCHAR AS (value:"p_source_file"::VARCHAR),                   -- Raw object key or file the record was read from; empty in tailscale_network rows: the object is named after its raw batch (Athena "$path")
   p_any_ip_addresses ARRAY AS (value:"p_any_ip_addresses"::ARRAY),             -- Every IP address in the row (audit rows; tailscale_network rows leave the p_any_ columns empty: query src_ip, dst_ip, node_id, peer_node_id, node_user, peer_user)
   p_any_emails ARRAY AS (value:"p_any_emails"::ARRAY),                         -- Every email address in the row
   p_any_usernames ARRAY AS (value:"p_any_usernames"::ARRAY),                   -- Every user name in the row

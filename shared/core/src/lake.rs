@@ -59,9 +59,9 @@ pub const STANDARD_COLUMNS: &[Column] = &[
         "Content hash of the original record: the same record always gets the same id",
     ),
     col("p_event_time", T::Timestamp, "Event time (UTC); the partition time"),
-    col("p_parse_time", T::Timestamp, "When tailwatch parsed the record (UTC)"),
-    col("p_source_label", T::String, "Which stream or export the record came from"),
-    col("p_source_file", T::String, "Raw object key or file the record was read from"),
+    col("p_parse_time", T::Timestamp, "When tailwatch parsed the record (UTC); empty in tailscale_network rows (one per object: its LastModified)"),
+    col("p_source_label", T::String, "Which stream or export the record came from; empty in tailscale_network rows (one per object)"),
+    col("p_source_file", T::String, "Raw object key or file the record was read from; empty in tailscale_network rows: the object is named after its raw batch (Athena \"$path\")"),
     col("p_any_ip_addresses", T::StringArray, "Every IP address in the row (audit rows; tailscale_network rows leave the p_any_ columns empty: query src_ip, dst_ip, node_id, peer_node_id, node_user, peer_user)"),
     col("p_any_emails", T::StringArray, "Every email address in the row"),
     col("p_any_usernames", T::StringArray, "Every user name in the row"),
@@ -237,11 +237,15 @@ pub struct Standard {
     pub p_row_id: String,
     /// Event time.
     pub p_event_time: Timestamp,
-    /// Parse time.
+    /// Parse time. Lake objects of network rows leave it out (it is one value per object), so a
+    /// row read back from them gets [`LAKE_RANGE_START`](crate::time::LAKE_RANGE_START).
+    #[serde(default = "unknown_parse_time")]
     pub p_parse_time: Timestamp,
-    /// Source label.
+    /// Source label (empty when read back from a network lake object).
+    #[serde(default)]
     pub p_source_label: String,
-    /// Source file / object key.
+    /// Source file / object key (empty when read back from a network lake object).
+    #[serde(default)]
     pub p_source_file: String,
     /// IP indicators.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -258,6 +262,10 @@ pub struct Standard {
     /// Actor id indicators.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub p_any_actor_ids: Vec<String>,
+}
+
+fn unknown_parse_time() -> Timestamp {
+    crate::time::LAKE_RANGE_START
 }
 
 /// A `tailscale_audit` row.
@@ -443,6 +451,97 @@ pub struct NetworkRow {
     pub unknown_fields: Option<String>,
 }
 
+/// A network row as the lake stores it: every column but the facts that are one value per lake
+/// object (`p_parse_time`, `p_source_label`, `p_source_file`: a network record becomes ~90 rows, and
+/// those three made up 130 of its ~820 bytes of JSON). The object's key names the raw batch.
+#[derive(Serialize)]
+struct NetworkLakeLine<'a> {
+    p_log_type: &'a str,
+    p_row_id: &'a str,
+    p_event_time: &'a Timestamp,
+    node_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_name: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_os: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_user: &'a Option<String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    node_tags: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window_start: &'a Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window_end: &'a Option<Timestamp>,
+    traffic_kind: TrafficKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proto: &'a Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proto_name: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_ip: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_port: &'a Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dst_ip: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dst_port: &'a Option<u16>,
+    tx_pkts: u64,
+    tx_bytes: u64,
+    rx_pkts: u64,
+    rx_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer_node_id: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer_node_name: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer_os: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer_user: &'a Option<String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    peer_tags: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    derp_region: &'a Option<u32>,
+    event_time_source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unknown_fields: &'a Option<String>,
+}
+
+impl<'a> NetworkLakeLine<'a> {
+    fn new(r: &'a NetworkRow) -> Self {
+        NetworkLakeLine {
+            p_log_type: &r.p.p_log_type,
+            p_row_id: &r.p.p_row_id,
+            p_event_time: &r.p.p_event_time,
+            node_id: &r.node_id,
+            node_name: &r.node_name,
+            node_os: &r.node_os,
+            node_user: &r.node_user,
+            node_tags: &r.node_tags,
+            window_start: &r.window_start,
+            window_end: &r.window_end,
+            traffic_kind: r.traffic_kind,
+            proto: &r.proto,
+            proto_name: &r.proto_name,
+            src_ip: &r.src_ip,
+            src_port: &r.src_port,
+            dst_ip: &r.dst_ip,
+            dst_port: &r.dst_port,
+            tx_pkts: r.tx_pkts,
+            tx_bytes: r.tx_bytes,
+            rx_pkts: r.rx_pkts,
+            rx_bytes: r.rx_bytes,
+            peer_node_id: &r.peer_node_id,
+            peer_node_name: &r.peer_node_name,
+            peer_os: &r.peer_os,
+            peer_user: &r.peer_user,
+            peer_tags: &r.peer_tags,
+            derp_region: &r.derp_region,
+            event_time_source: &r.event_time_source,
+            unknown_fields: &r.unknown_fields,
+        }
+    }
+}
+
 /// A normalized row of one of the Tailscale tables.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LakeRow {
@@ -475,6 +574,17 @@ impl LakeRow {
         let _ = match self {
             LakeRow::Audit(r) => serde_json::to_writer(&mut *out, r),
             LakeRow::Network(r) => serde_json::to_writer(&mut *out, r),
+        };
+        out.push(b'\n');
+    }
+
+    /// Appends the row as the lake stores it, newline-terminated: audit rows whole, network rows
+    /// without the per-object facts (see the `p_parse_time`, `p_source_label` and `p_source_file`
+    /// column docs). [`LakeRow::from_json_line`] reads both forms.
+    pub fn write_lake_line(&self, out: &mut Vec<u8>) {
+        let _ = match self {
+            LakeRow::Audit(r) => serde_json::to_writer(&mut *out, r),
+            LakeRow::Network(r) => serde_json::to_writer(&mut *out, &NetworkLakeLine::new(r)),
         };
         out.push(b'\n');
     }

@@ -377,6 +377,10 @@ fn counters_use_the_full_u64_range_and_reject_beyond() {
     assert_eq!(out.quarantined[0].field.as_deref(), Some("virtualTraffic.txBytes"));
 }
 
+fn tailwatch_time_range_start() -> crate::time::Timestamp {
+    crate::time::LAKE_RANGE_START
+}
+
 #[test]
 fn every_written_key_is_a_declared_column() {
     let mut out = run(fixture!("audit-stream.hec"));
@@ -397,6 +401,23 @@ fn every_written_key_is_a_declared_column() {
         }
         // And rows read back equal rows written (backtests and detect read the lake).
         assert_eq!(&LakeRow::from_json_line(row.table(), &line).unwrap(), row);
+        // The lake's form: the same columns, less the per-object facts of network rows.
+        let mut lake_line = Vec::new();
+        row.write_lake_line(&mut lake_line);
+        let back = LakeRow::from_json_line(row.table(), &lake_line).unwrap();
+        match (row, back) {
+            (LakeRow::Audit(_), back) => assert_eq!(&back, row),
+            (LakeRow::Network(written), LakeRow::Network(mut back)) => {
+                assert!(lake_line.len() < line.len());
+                assert_eq!((back.p.p_source_file.as_str(), back.p.p_source_label.as_str()), ("", ""));
+                assert_eq!(back.p.p_parse_time, tailwatch_time_range_start());
+                back.p.p_source_file.clone_from(&written.p.p_source_file);
+                back.p.p_source_label.clone_from(&written.p.p_source_label);
+                back.p.p_parse_time = written.p.p_parse_time;
+                assert_eq!(&back, written, "a network row reads back whole but for the per-object facts");
+            }
+            (LakeRow::Network(_), other) => panic!("read back as {other:?}"),
+        }
     }
     for q in &out.quarantined {
         let value = serde_json::to_value(q).unwrap();

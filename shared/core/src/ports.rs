@@ -54,10 +54,10 @@ pub struct LakeRecord {
 }
 
 impl LakeRecord {
-    /// Serializes a Tailscale row.
+    /// Serializes a Tailscale row as the lake stores it ([`LakeRow::write_lake_line`]).
     pub fn from_row(row: &LakeRow) -> Self {
         let mut json = Vec::with_capacity(512);
-        row.write_json_line(&mut json);
+        row.write_lake_line(&mut json);
         json.pop();
         LakeRecord {
             table: row.table(),
