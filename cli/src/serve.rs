@@ -149,7 +149,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let (tokens, generated, token_source) = load_tokens(&data_dir, &config.server)?;
     let color = crate::output::color_stdout();
     let retention_days = args.retention_days.or(config.server.retention_days);
-    let pipeline = LocalPipeline::open(&data_dir, registry, Console::Stdout { color }, DecodeLimits::default())?;
+    let pipeline = LocalPipeline::open(
+        &data_dir,
+        registry,
+        Console::Stdout { color },
+        // The worker reads back raw batches ingest wrote (and bounded) itself.
+        DecodeLimits::own_raw_batch(limits.max_decoded_bytes),
+    )?;
     let webhooks = WebhookSender::start(&config.server, &data_dir)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;

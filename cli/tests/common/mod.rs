@@ -111,14 +111,31 @@ impl Server {
         self.child.id() as i32
     }
 
-    /// Waits until every accepted raw batch is processed (the lake has `rows` rows).
+    /// Waits until every accepted raw batch is processed (the lake has `rows` rows); fails the
+    /// test when that does not happen within 20 s.
     pub fn wait_rows(&self, table: &str, rows: usize) -> Vec<serde_json::Value> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let found = lake_rows(&self.data, table);
-            if found.len() >= rows || Instant::now() > deadline {
+            if found.len() >= rows {
                 return found;
             }
+            assert!(
+                Instant::now() < deadline,
+                "{table}: {} rows after 20 s, expected at least {rows}; server log:\n{}",
+                found.len(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until `ready` holds for the lake or quarantine under the data directory; fails the
+    /// test after 20 s, naming `what`.
+    pub fn wait_until(&self, what: &str, ready: impl Fn(&Path) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ready(&self.data) {
+            assert!(Instant::now() < deadline, "not within 20 s: {what}; server log:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -166,6 +183,22 @@ pub fn files_under(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 pub fn lake_rows(data: &Path, table: &str) -> Vec<serde_json::Value> {
     let mut rows = Vec::new();
     for f in files_under(&data.join("lake").join(table), ".json.gz") {
+        let mut text = String::new();
+        if flate2::read::MultiGzDecoder::new(std::fs::File::open(&f).unwrap())
+            .read_to_string(&mut text)
+            .is_err()
+        {
+            continue;
+        }
+        rows.extend(text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()));
+    }
+    rows
+}
+
+/// Every quarantine row under the data directory.
+pub fn quarantine_rows(data: &Path) -> Vec<serde_json::Value> {
+    let mut rows = Vec::new();
+    for f in files_under(&data.join("quarantine"), ".json.gz") {
         let mut text = String::new();
         if flate2::read::MultiGzDecoder::new(std::fs::File::open(&f).unwrap())
             .read_to_string(&mut text)

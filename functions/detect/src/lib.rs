@@ -126,7 +126,13 @@ pub async fn process_object(deps: &Deps, bucket: &str, key: &str) -> Result<Batc
         sink: &deps.sink,
         lake: &deps.lake,
     };
-    process_batch(input, &object_limits(), &Discard, &Discard, &detector).await
+    // A raw batch was bounded by ingest and stored compressed: no ratio cap on reading it back.
+    let limits = if key.starts_with("raw/") {
+        DecodeLimits::own_raw_batch(DecodeLimits::default().max_decoded_bytes)
+    } else {
+        object_limits()
+    };
+    process_batch(input, &limits, &Discard, &Discard, &detector).await
 }
 
 /// Handles one SQS batch.

@@ -134,3 +134,89 @@ async fn each_event_parses_and_ingests_with_its_exact_bytes() {
         }
     }
 }
+
+fn event_json(file: &str) -> serde_json::Value {
+    serde_json::from_slice(&read(&format!("events/{file}"))).unwrap()
+}
+
+fn parse(event: &serde_json::Value) -> lambda_http::Request {
+    from_str(&event.to_string()).expect("lambda_http parses the event")
+}
+
+#[tokio::test]
+async fn duplicate_authorization_headers_are_refused_in_either_api_shape() {
+    let body = read("tests/fixtures/tailscale/audit-stream.hec");
+    // REST API (v1): repeated headers arrive in multiValueHeaders, and `headers` holds the last
+    // one. lambda_http lets `headers` replace the multi-value list, so the handler sees one value:
+    // on AWS a repeated Authorization is judged by its last value (locally, `serve` sees both and
+    // answers 401 code 3). This pins that difference: it fails if lambda_http ever passes both.
+    let mut rest = event_json("ingest-rest-json-identity.json");
+    let good = rest["headers"]["Authorization"].clone();
+    rest["multiValueHeaders"]["Authorization"] = serde_json::json!(["Bearer wrong", good]);
+    let req = parse(&rest);
+    let parts = request_parts(&req);
+    assert_eq!(
+        parts.authorization,
+        [good.as_str().unwrap().as_bytes()],
+        "only the last value reaches the handler"
+    );
+    rest["headers"]["Authorization"] = serde_json::json!("Bearer wrong");
+    let req = parse(&rest);
+    let parts = request_parts(&req);
+    let (resp, _, raw, _) = run(parts.body, &parts.authorization, parts.content_encoding).await;
+    assert_eq!((resp.status, resp.code()), (401, 4), "the last value decides: {}", resp.body);
+    assert!(raw.0.lock().unwrap().is_empty());
+    // HTTP API (v2): repeated headers arrive joined with commas in one value.
+    let mut http = event_json("ingest-apigw-v2-text.json");
+    let auth = http["headers"]["authorization"].as_str().unwrap().to_owned();
+    http["headers"]["authorization"] = serde_json::json!(format!("{auth},{auth}"));
+    let req = parse(&http);
+    let parts = request_parts(&req);
+    let (resp, _, raw, _) = run(parts.body, &parts.authorization, parts.content_encoding).await;
+    assert_eq!(resp.status, 401, "a comma-joined pair is never a valid credential: {}", resp.body);
+    assert!(raw.0.lock().unwrap().is_empty());
+    let (ok, ..) = run(&body, &[auth.as_bytes()], None).await;
+    assert_eq!(ok.status, 200, "the single value is accepted");
+}
+
+/// Lambda's limit on a synchronous invocation's request payload (the whole event JSON), 6 MB.
+/// API Gateway's own payload limit (10 MB) is never the binding one.
+const LAMBDA_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
+
+#[tokio::test]
+async fn the_real_body_ceiling_is_lambdas_6_mb_event_after_base64() {
+    // The stack's REST API sends every body base64-encoded (binary media type */*): 4 bytes of
+    // event per 3 of body, plus the headers and request context.
+    let template = event_json("ingest-rest-json-identity.json");
+    let event_size = |body_len: usize| {
+        let mut e = template.clone();
+        e["body"] = serde_json::json!("");
+        e.to_string().len() + body_len.div_ceil(3) * 4
+    };
+    let ceiling = (0..LAMBDA_SYNC_PAYLOAD)
+        .rev()
+        .step_by(1024)
+        .find(|n| event_size(*n) <= LAMBDA_SYNC_PAYLOAD)
+        .unwrap();
+    assert!(
+        (4_700_000..4_720_000).contains(&ceiling),
+        "largest body that reaches the function: {ceiling} bytes"
+    );
+    // A body just under the ceiling arrives whole through the real event type and is accepted.
+    let record = read("tests/fixtures/tailscale/audit-stream.hec");
+    let body: Vec<u8> = record.iter().copied().cycle().take(ceiling - ceiling % record.len()).collect();
+    let mut e = template.clone();
+    e["body"] = serde_json::json!(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &body));
+    let text = e.to_string();
+    assert!(text.len() <= LAMBDA_SYNC_PAYLOAD, "{}", text.len());
+    let req = from_str(&text).unwrap();
+    let parts = request_parts(&req);
+    assert!(parts.body == body.as_slice(), "decoded byte-exact");
+    let (resp, report, ..) = run(parts.body, &parts.authorization, parts.content_encoding).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(report.accepted, body.len() / record.len() * 15);
+    // One more base64 block of body over the ceiling makes an event Lambda refuses (API Gateway
+    // answers 413/5xx without invoking the function): the function's own cap (MAX_BODY_MIB, 6)
+    // is never reached on AWS.
+    assert!(event_size(ceiling + 1024) > LAMBDA_SYNC_PAYLOAD);
+}

@@ -85,7 +85,7 @@ pub async fn process_object(deps: &Deps, bucket: &str, key: &str) -> Result<Batc
             let row = QuarantineRow::new(
                 Origin { label, file: key },
                 now,
-                ReasonCode::RecordTooLarge,
+                ReasonCode::ObjectUnreadable,
                 format!("object s3://{bucket}/{key} could not be read: {e}"),
                 None,
                 0,
@@ -107,7 +107,13 @@ pub async fn process_object(deps: &Deps, bucket: &str, key: &str) -> Result<Batc
         batch: &batch,
         now,
     };
-    process_batch(input, &deps.limits, &deps.lake, &deps.quarantine, &NoDetect).await
+    // A raw batch was bounded by ingest and stored compressed: no ratio cap on reading it back.
+    let limits = if key.starts_with("raw/") {
+        DecodeLimits::own_raw_batch(DecodeLimits::default().max_decoded_bytes)
+    } else {
+        deps.limits
+    };
+    process_batch(input, &limits, &deps.lake, &deps.quarantine, &NoDetect).await
 }
 
 /// Handles one SQS batch.

@@ -150,7 +150,15 @@ impl DynamoAlertState {
 
     /// Open a new alert (next sequence number) if there is no item or the event is outside the
     /// window. `None`: someone else changed the item first (loop and attach).
-    async fn open(&self, pk: &str, m: &MatchInput<'_>, t: i64, period_ms: i64, notify: bool) -> Result<Option<Item>, PortError> {
+    async fn open(
+        &self,
+        pk: &str,
+        row_pk: &str,
+        m: &MatchInput<'_>,
+        t: i64,
+        period_ms: i64,
+        notify: bool,
+    ) -> Result<Option<Item>, PortError> {
         let expires = (t.max(m.now.unix_millis()) + 2 * period_ms) / 1000 + 86_400;
         let r = self
             .client
@@ -158,7 +166,7 @@ impl DynamoAlertState {
             .table_name(&self.table)
             .set_key(Some(Self::key(pk.to_owned(), "state")))
             .update_expression(
-                "SET seq = if_not_exists(seq, :zero) + :one, window_start_ms = :t, #count = :matches, notified = :notified, created_at_ms = :now, first_event = :ev, expires_at = :exp",
+                "SET seq = if_not_exists(seq, :zero) + :one, window_start_ms = :t, #count = :matches, notified = :notified, created_at_ms = :now, first_event = :ev, expires_at = :exp, opened_by = :row, notified_by = :nrow",
             )
             .condition_expression("attribute_not_exists(pk) OR window_start_ms <= :lo OR window_start_ms > :hi")
             .expression_attribute_names("#count", "count")
@@ -172,6 +180,8 @@ impl DynamoAlertState {
             .expression_attribute_values(":now", n(m.now.unix_millis()))
             .expression_attribute_values(":ev", s(m.event_json))
             .expression_attribute_values(":exp", n(expires))
+            .expression_attribute_values(":row", s(row_pk))
+            .expression_attribute_values(":nrow", s(if notify { row_pk } else { "" }))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -274,13 +284,14 @@ impl DynamoAlertState {
     }
 
     /// Claim the notification of alert `seq`: exactly one caller gets `true`.
-    async fn claim_notification(&self, pk: &str, seq: i64) -> Result<bool, PortError> {
+    async fn claim_notification(&self, pk: &str, row_pk: &str, seq: i64) -> Result<bool, PortError> {
         let r = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(pk.to_owned(), "state")))
-            .update_expression("SET notified = :true")
+            .update_expression("SET notified = :true, notified_by = :row")
+            .expression_attribute_values(":row", s(row_pk))
             .condition_expression("notified = :false AND seq = :seq")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
@@ -310,9 +321,12 @@ impl AlertState for DynamoAlertState {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
+        let pk = format!("dedup#{}#{}", m.rule_id, m.dedup);
+        let mut retried = false;
         match claim {
             Ok(_) => {}
             Err(e) if is_conditional_failure(&e) => {
+                retried = true;
                 let item = self.get(row_pk.clone(), "row", "read row outcome").await?.unwrap_or_default();
                 if item.contains_key("seq") {
                     return Ok(outcome_from(&item, true, m.now));
@@ -325,20 +339,35 @@ impl AlertState for DynamoAlertState {
             Err(e) => return Err(classify("claim row", &e)),
         }
 
-        // 2. Attach or open, looping when another writer got there first.
-        let pk = format!("dedup#{}#{}", m.rule_id, m.dedup);
+        // 2. Attach or open, looping when another writer got there first. A retry of a row whose
+        // earlier attempt opened the alert or claimed its notification (and then failed before
+        // storing the outcome) takes that alert as it is: attaching again would count the row
+        // twice and, the notification being claimed already, never page it.
         let t = m.event_time.unix_millis();
         let period_ms = m.period_secs.saturating_mul(1000);
         let threshold = i64::from(m.threshold.max(1));
         let matches = m.matches.max(1);
         let opens_notified = i64::try_from(matches).unwrap_or(i64::MAX) >= threshold;
         let mut state = None;
+        let mut earlier_notify = None;
+        if retried {
+            if let Some(item) = self.get(pk.clone(), "state", "read alert state").await? {
+                let notified_here = get_str(&item, "notified_by") == row_pk;
+                if notified_here || get_str(&item, "opened_by") == row_pk {
+                    earlier_notify = Some(notified_here);
+                    state = Some((item, false));
+                }
+            }
+        }
         for _ in 0..LOOPS {
+            if state.is_some() {
+                break;
+            }
             if let Some(item) = self.attach(&pk, t, period_ms, matches).await? {
                 state = Some((item, false));
                 break;
             }
-            if let Some(item) = self.open(&pk, &m, t, period_ms, opens_notified).await? {
+            if let Some(item) = self.open(&pk, &row_pk, &m, t, period_ms, opens_notified).await? {
                 state = Some((item, true));
                 break;
             }
@@ -352,10 +381,12 @@ impl AlertState for DynamoAlertState {
         let seq = get_i64(&item, "seq");
         let count = get_i64(&item, "count");
         // 3. Notify: the opener when its matches reach the threshold; otherwise whoever reaches it claims it.
-        let notify = if opened {
+        let notify = if let Some(notified) = earlier_notify {
+            notified
+        } else if opened {
             opens_notified
         } else {
-            !get_bool(&item, "notified") && count >= threshold && self.claim_notification(&pk, seq).await?
+            !get_bool(&item, "notified") && count >= threshold && self.claim_notification(&pk, &row_pk, seq).await?
         };
         let outcome = MatchOutcome {
             seq: seq.max(0) as u64,

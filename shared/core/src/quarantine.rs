@@ -28,6 +28,9 @@ pub enum ReasonCode {
     /// Every time the record carries reads, but none lies in the lake's range (2019-01-01 ..
     /// 2100-01-01, and no more than a day after parse time): a row there would be unreadable.
     TimeOutOfRange,
+    /// A whole object could not be read for good (missing, access denied, over the size read):
+    /// the normalize function quarantines it instead of retrying forever.
+    ObjectUnreadable,
 }
 
 impl ReasonCode {
@@ -42,6 +45,7 @@ impl ReasonCode {
             ReasonCode::InvalidField => "invalid_field",
             ReasonCode::RecordTooLarge => "record_too_large",
             ReasonCode::TimeOutOfRange => "time_out_of_range",
+            ReasonCode::ObjectUnreadable => "object_unreadable",
         }
     }
 }

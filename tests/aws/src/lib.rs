@@ -166,6 +166,18 @@ impl Env {
         }
     }
 
+    /// Deletes the delivery stream (the emulator allows 50 at once; tests that make many
+    /// environments delete theirs when done).
+    pub async fn delete_stream(&self) {
+        self.clients
+            .firehose
+            .delete_delivery_stream()
+            .delivery_stream_name(&self.stream)
+            .send()
+            .await
+            .expect("delete delivery stream");
+    }
+
     /// Keys under a prefix.
     pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         let out = self

@@ -38,6 +38,40 @@ pub enum Fault {
         /// How many more pass.
         ok: usize,
     },
+    /// Every write (see [`write_kind`]: S3 `PUT`/`POST`, DynamoDB item writes, SNS `Publish`,
+    /// Firehose puts) passes while `ok` is above zero (each one counts it down); every later write
+    /// fails with a 5xx, so the SDK's own retries fail too. Breaks any sequence of writes after its
+    /// first `ok` steps; reads always pass.
+    FailWritesAfter {
+        /// How many more writes pass.
+        ok: usize,
+    },
+}
+
+/// The kind of a write request (`None` for reads), as logged in [`Proxy::writes`]:
+/// `s3:PUT <bucket-prefix>` (the bucket name up to its first `-`: `raw`, `lake`),
+/// `dynamodb:<Operation>` (`dynamodb:PutItem:delivered` for a delivered mark), `sns:Publish`,
+/// `firehose:PutRecordBatch`.
+pub fn write_kind(method: &hyper::Method, target: &str, path: &str, body: &[u8]) -> Option<String> {
+    let has = |needle: &str| body.windows(needle.len()).any(|w| w == needle.as_bytes());
+    if let Some(op) = target.strip_prefix("DynamoDB_20120810.") {
+        return match op {
+            "PutItem" if has("delivered#") => Some("dynamodb:PutItem:delivered".into()),
+            "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem" | "TransactWriteItems" => Some(format!("dynamodb:{op}")),
+            _ => None,
+        };
+    }
+    if let Some(op) = target.strip_prefix("Firehose_20150804.") {
+        return op.starts_with("PutRecord").then(|| format!("firehose:{op}"));
+    }
+    if has("Action=Publish") {
+        return Some("sns:Publish".into());
+    }
+    if target.is_empty() && (method == hyper::Method::PUT || (method == hyper::Method::POST && !has("Action="))) {
+        let bucket = path.trim_start_matches('/').split(['/', '-']).next().unwrap_or_default();
+        return Some(format!("s3:{method} {bucket}"));
+    }
+    None
 }
 
 /// A running proxy.
@@ -49,6 +83,8 @@ pub struct Proxy {
     pub firehose_calls: Arc<Mutex<Vec<usize>>>,
     /// Requests answered with an injected failure.
     pub injected: Arc<AtomicUsize>,
+    /// Every write that passed, in order ([`write_kind`]).
+    pub writes: Arc<Mutex<Vec<String>>>,
 }
 
 impl Proxy {
@@ -59,6 +95,7 @@ impl Proxy {
         let fault = Arc::new(Mutex::new(fault));
         let firehose_calls = Arc::new(Mutex::new(Vec::new()));
         let injected = Arc::new(AtomicUsize::new(0));
+        let writes = Arc::new(Mutex::new(Vec::new()));
         // DynamoDB has its own emulator (dynalite) when AWS_ENDPOINT_URL_DYNAMODB names one.
         let dynamodb = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| upstream.clone());
         let state = (
@@ -66,6 +103,7 @@ impl Proxy {
             firehose_calls.clone(),
             injected.clone(),
             Arc::new((upstream, dynamodb)),
+            writes.clone(),
         );
         tokio::spawn(async move {
             let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
@@ -85,6 +123,7 @@ impl Proxy {
             fault,
             firehose_calls,
             injected,
+            writes,
         }
     }
 
@@ -94,8 +133,15 @@ impl Proxy {
     }
 }
 
-/// The fault, Firehose call counts, injected count, and the upstreams (everything, DynamoDB).
-type State = (Arc<Mutex<Fault>>, Arc<Mutex<Vec<usize>>>, Arc<AtomicUsize>, Arc<(String, String)>);
+/// The fault, Firehose call counts, injected count, the upstreams (everything, DynamoDB), and the
+/// writes that passed.
+type State = (
+    Arc<Mutex<Fault>>,
+    Arc<Mutex<Vec<usize>>>,
+    Arc<AtomicUsize>,
+    Arc<(String, String)>,
+    Arc<Mutex<Vec<String>>>,
+);
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 fn json_response(status: u16, body: String) -> Response<Full<Bytes>> {
@@ -126,7 +172,7 @@ async fn forward(client: &HttpClient, upstream: &str, parts: &hyper::http::reque
 }
 
 async fn handle(req: Request<Incoming>, state: State, client: HttpClient) -> Result<Response<Full<Bytes>>, hyper::Error> {
-    let (fault, calls, injected, upstreams) = state;
+    let (fault, calls, injected, upstreams, writes) = state;
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
     let target = parts
@@ -136,6 +182,25 @@ async fn handle(req: Request<Incoming>, state: State, client: HttpClient) -> Res
         .unwrap_or_default()
         .to_owned();
     let current = *fault.lock().unwrap();
+    if let Some(kind) = write_kind(&parts.method, &target, parts.uri.path(), &body) {
+        let mut guard = fault.lock().unwrap();
+        if let Fault::FailWritesAfter { ok } = *guard {
+            if ok == 0 {
+                injected.fetch_add(1, Ordering::SeqCst);
+                let (status, kind_error) = if target.starts_with("DynamoDB_") {
+                    (500, "com.amazonaws.dynamodb.v20120810#InternalServerError")
+                } else {
+                    (503, "ServiceUnavailableException")
+                };
+                return Ok(json_response(
+                    status,
+                    format!(r#"{{"__type":"{kind_error}","message":"injected by the test proxy: {kind}"}}"#),
+                ));
+            }
+            *guard = Fault::FailWritesAfter { ok: ok - 1 };
+        }
+        writes.lock().unwrap().push(kind);
+    }
     if let Fault::ServiceDown(needle) = current {
         let in_body = body.windows(needle.len()).any(|w| w == needle.as_bytes());
         if target.contains(needle) || parts.uri.path().contains(needle) || in_body {

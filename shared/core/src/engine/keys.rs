@@ -253,7 +253,7 @@ fn apply_sum(prev: Option<KeyState>, window_ms: i64, adds: &[Contribution]) -> (
         Some(KeyState::Sum { b }) => b.into_iter().map(|x| (x.s, (x.t, decode_ids(&x.c)))).collect(),
         _ => BTreeMap::new(),
     };
-    let mut changed = false;
+    let mut inserted_into = Vec::new();
     let mut touched = Vec::new();
     let mut batch_by_bucket: HashMap<i64, u64> = HashMap::new();
     for add in adds {
@@ -265,7 +265,7 @@ fn apply_sum(prev: Option<KeyState>, window_ms: i64, adds: &[Contribution]) -> (
         if let Err(pos) = ids.binary_search(&add.id) {
             ids.insert(pos, add.id);
             *total = total.saturating_add(add.amount);
-            changed = true;
+            inserted_into.push(b);
         }
     }
     touched.sort_unstable();
@@ -273,11 +273,14 @@ fn apply_sum(prev: Option<KeyState>, window_ms: i64, adds: &[Contribution]) -> (
     let totals: BTreeMap<i64, u64> = buckets.iter().map(|(s, (t, _))| (*s, *t)).collect();
     let total = max_over_windows(&totals, &touched, len);
     let batch = batch_by_bucket.values().fold(0u64, |a, b| a.saturating_add(*b)).min(total);
-    if !changed {
-        return (None, KeyAnswer::Sum { total, batch });
-    }
     let newest = buckets.keys().next_back().copied().unwrap_or(0);
     let keep_from = newest - 2 * BUCKETS_PER_WINDOW * len;
+    // A contribution to a bucket the pruning below drops changes nothing stored: without this, a
+    // redelivered batch reaching back more than two windows was written again every time (found
+    // by the `state_commit` fuzz target).
+    if !inserted_into.iter().any(|b| *b >= keep_from) {
+        return (None, KeyAnswer::Sum { total, batch });
+    }
     let b = buckets
         .into_iter()
         .filter(|(s, _)| *s >= keep_from)
@@ -376,6 +379,70 @@ mod tests {
     use super::*;
 
     const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn a_redelivered_batch_reaching_back_past_the_kept_buckets_writes_nothing() {
+        // One contribution three windows before the newest: counted in the answer, then pruned.
+        let op = KeyOp::Sum {
+            window_ms: HOUR,
+            adds: vec![
+                Contribution {
+                    id: 1,
+                    at_ms: 1_741_107_600_000,
+                    amount: 5,
+                },
+                Contribution {
+                    id: 2,
+                    at_ms: 1_741_107_600_000 + 3 * HOUR,
+                    amount: 7,
+                },
+            ],
+        };
+        let (state, first) = apply(None, &op);
+        let state = state.unwrap();
+        assert_eq!(apply(Some(state.clone()), &op), (None, first), "the redelivery changes nothing");
+    }
+
+    #[test]
+    fn sums_past_i64_max_survive_the_json_state_and_saturate_at_u64_max() {
+        let big = i64::MAX as u64 + 5;
+        let op = |id: u64, amount: u64| KeyOp::Sum {
+            window_ms: HOUR,
+            adds: vec![Contribution {
+                id,
+                at_ms: 1_741_107_600_000,
+                amount,
+            }],
+        };
+        let (state, answer) = apply(None, &op(1, big));
+        let state = state.unwrap();
+        assert_eq!(answer, KeyAnswer::Sum { total: big, batch: big });
+        // Stored as JSON text (DynamoDB `st`, SQLite): a u64 above i64::MAX reads back exactly.
+        let stored = KeyState::decode(&state.encode()).unwrap();
+        assert_eq!(stored, state);
+        let (state, answer) = apply(Some(stored), &op(2, u64::MAX - 1));
+        assert_eq!(
+            answer,
+            KeyAnswer::Sum {
+                total: u64::MAX,
+                batch: u64::MAX - 1
+            },
+            "saturates, never wraps"
+        );
+        let stored = KeyState::decode(&state.unwrap().encode()).unwrap();
+        let (again, answer) = apply(Some(stored), &op(2, u64::MAX - 1));
+        assert_eq!(
+            (again, answer),
+            (
+                None,
+                KeyAnswer::Sum {
+                    total: u64::MAX,
+                    batch: u64::MAX - 1
+                }
+            ),
+            "a retry adds nothing"
+        );
+    }
 
     fn sum(adds: &[(u64, i64, u64)]) -> KeyOp {
         KeyOp::Sum {

@@ -36,6 +36,21 @@ impl Default for DecodeLimits {
     }
 }
 
+impl DecodeLimits {
+    /// Limits for reading back a raw batch that ingest wrote: ingest already bounded its decoded
+    /// size (`decoded`, 64 MiB by default) when it accepted the body, then stored it zstd-compressed,
+    /// so the stored object's ratio says nothing about hostility (7 MB of one repeated character
+    /// compresses past 1000:1). Only the decoded size is capped; no ratio cap.
+    pub fn own_raw_batch(decoded: usize) -> Self {
+        Self {
+            max_body_bytes: decoded.saturating_mul(2),
+            max_decoded_bytes: decoded,
+            max_ratio: usize::MAX,
+            ratio_floor_bytes: 0,
+        }
+    }
+}
+
 /// The compression a body was found to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
