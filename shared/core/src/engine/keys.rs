@@ -344,7 +344,17 @@ fn apply_seen(prev: Option<KeyState>, within_ms: i64, earliest_ms: i64, earliest
                 });
                 return (state, KeyAnswer::FirstSeen(true));
             }
-            let is_first = (earliest_ms - last).abs() > within_ms;
+            // Seen within the look-back before the batch's earliest sighting? After the last
+            // sighting: by the gap. Inside the run of sightings the state already holds (a retry,
+            // or a late batch, whose own later sightings may already be written): seen. Before
+            // the run: by the gap to its start.
+            let is_first = if earliest_ms > last {
+                earliest_ms - last > within_ms
+            } else if earliest_ms >= first {
+                false
+            } else {
+                first - earliest_ms > within_ms
+            };
             if is_first {
                 return (
                     Some(KeyState::Seen {
@@ -545,6 +555,25 @@ mod tests {
         );
         let (_, after) = apply(state, &seen(3 * 86_400_000, 9));
         assert_eq!(after, KeyAnswer::FirstSeen(true), "outside the look-back: first again");
+    }
+
+    #[test]
+    fn a_retried_batch_spanning_more_than_the_look_back_answers_as_before() {
+        // Seen at 0; then a batch whose sightings run from one hour to three days later.
+        let (state, _) = run(&[seen(0, 1)]);
+        let batch = KeyOp::Seen {
+            within_ms: 86_400_000,
+            earliest_ms: HOUR,
+            earliest_id: 2,
+            latest_ms: 3 * 86_400_000,
+        };
+        let (written, clean) = apply(state, &batch);
+        assert_eq!(clean, KeyAnswer::FirstSeen(false));
+        let (_, retried) = apply(written, &batch);
+        assert_eq!(
+            retried, clean,
+            "the retry sees its own later sighting, yet answers as the clean pass"
+        );
     }
 
     #[test]
