@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 secs="${1:-30}"; shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(decode_frame normalize ingest policy detect)   # state_commit: run by name until fuzz/open/ is fixed (docs/RELIABILITY.md)
+[ ${#targets[@]} -gt 0 ] || targets=(decode_frame normalize ingest policy detect state_commit)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
 fixtures=../tests/fixtures/tailscale
 export RUSTC_BOOTSTRAP=1   # cargo-fuzz passes nightly-only sanitizer flags; stable rustc accepts them with this

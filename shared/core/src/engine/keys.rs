@@ -24,7 +24,7 @@
 //! stop at [`DISTINCT_CAP`] members (dropping the oldest first), and nothing stores a whole row:
 //! a DynamoDB item stays far below its 400 KB limit.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -253,14 +253,38 @@ fn apply_sum(prev: Option<KeyState>, window_ms: i64, adds: &[Contribution]) -> (
         Some(KeyState::Sum { b }) => b.into_iter().map(|x| (x.s, (x.t, decode_ids(&x.c)))).collect(),
         _ => BTreeMap::new(),
     };
+    // One contribution per record: the engine adds up a record's rows before it builds the
+    // update, and an update that repeats an id (with whatever amounts) is read the same way, so
+    // a redelivery answers as the clean pass did (found by the `state_commit` fuzz target).
+    let mut by_id: BTreeMap<u64, Contribution> = BTreeMap::new();
+    for add in adds {
+        by_id
+            .entry(add.id)
+            .and_modify(|c| c.amount = c.amount.saturating_add(add.amount))
+            .or_insert(*add);
+    }
+    // The key keeps two windows behind its newest bucket, the batch's included. Older buckets are
+    // answered from the batch's own contributions only: what is stored there is pruned by this
+    // commit, so a redelivery could not see it, and answering from it would make the first pass
+    // and a redelivery differ (found by the `state_commit` fuzz target on a batch spanning hours).
+    let newest = by_id
+        .values()
+        .map(|c| bucket_of(c.at_ms, len))
+        .chain(buckets.keys().next_back().copied())
+        .max()
+        .unwrap_or(0);
+    let keep_from = newest - 2 * BUCKETS_PER_WINDOW * len;
     let mut inserted_into = Vec::new();
     let mut touched = Vec::new();
-    let mut batch_by_bucket: HashMap<i64, u64> = HashMap::new();
-    for add in adds {
+    let mut batch_by_bucket: BTreeMap<i64, u64> = BTreeMap::new();
+    for add in by_id.values() {
         let b = bucket_of(add.at_ms, len);
         touched.push(b);
         let in_bucket = batch_by_bucket.entry(b).or_default();
         *in_bucket = in_bucket.saturating_add(add.amount);
+        if b < keep_from {
+            continue;
+        }
         let (total, ids) = buckets.entry(b).or_insert((0, Vec::new()));
         if let Err(pos) = ids.binary_search(&add.id) {
             ids.insert(pos, add.id);
@@ -270,15 +294,19 @@ fn apply_sum(prev: Option<KeyState>, window_ms: i64, adds: &[Contribution]) -> (
     }
     touched.sort_unstable();
     touched.dedup();
-    let totals: BTreeMap<i64, u64> = buckets.iter().map(|(s, (t, _))| (*s, *t)).collect();
+    let totals: BTreeMap<i64, u64> = buckets
+        .iter()
+        .filter(|(s, _)| **s >= keep_from)
+        .map(|(s, (t, _))| (*s, *t))
+        .chain(batch_by_bucket.range(..keep_from).map(|(s, t)| (*s, *t)))
+        .collect();
     let total = max_over_windows(&totals, &touched, len);
     let batch = batch_by_bucket.values().fold(0u64, |a, b| a.saturating_add(*b)).min(total);
-    let newest = buckets.keys().next_back().copied().unwrap_or(0);
-    let keep_from = newest - 2 * BUCKETS_PER_WINDOW * len;
-    // A contribution to a bucket the pruning below drops changes nothing stored: without this, a
+    // Contributions only to buckets the pruning drops change nothing stored: without this, a
     // redelivered batch reaching back more than two windows was written again every time (found
     // by the `state_commit` fuzz target).
-    if !inserted_into.iter().any(|b| *b >= keep_from) {
+    // (Every write prunes, so with nothing inserted the stored buckets are already the kept ones.)
+    if inserted_into.is_empty() {
         return (None, KeyAnswer::Sum { total, batch });
     }
     let b = buckets
@@ -483,6 +511,34 @@ mod tests {
         // The same records in another batch, with one new one.
         let (_, again) = apply(state, &sum(&[(2, 60_000, 5), (3, 120_000, 1)]));
         assert_eq!(again, KeyAnswer::Sum { total: 16, batch: 6 });
+    }
+
+    #[test]
+    fn an_update_repeating_a_record_counts_it_as_one_contribution_every_time() {
+        // fuzz/seeds/state_commit/regression-sum-repeated-id.bin: id 7 twice, different amounts.
+        let batch = sum(&[(7, 0, 10), (7, 0, 4), (8, 0, 1)]);
+        let (state, answers) = run(&[batch.clone(), batch.clone()]);
+        assert_eq!(answers[0], KeyAnswer::Sum { total: 15, batch: 15 });
+        assert_eq!(answers[1], answers[0], "a redelivery answers as the clean pass did");
+        assert_eq!(apply(state, &batch).0, None, "and writes nothing");
+    }
+
+    #[test]
+    fn a_batch_spanning_more_than_the_kept_windows_answers_the_same_when_redelivered() {
+        // Record 1 was counted at 00:00 with 100; a backfill batch carries it again (its amount
+        // now 7) with record 2 five hours later. The commit prunes 00:00, so what was stored there
+        // is never part of an answer: the first pass and a redelivery both see the batch's 7.
+        let (before, _) = run(&[sum(&[(1, 0, 100)])]);
+        let batch = sum(&[(1, 0, 7), (2, 5 * HOUR, 10)]);
+        let (after, first) = apply(before, &batch);
+        assert_eq!(
+            first,
+            KeyAnswer::Sum { total: 10, batch: 10 },
+            "the old hour answers from the batch: 7 < 10"
+        );
+        let (again, second) = apply(after.clone(), &batch);
+        assert_eq!(second, first, "a redelivery answers as the first pass did");
+        assert_eq!(again, None, "and writes nothing");
     }
 
     #[test]
