@@ -4,6 +4,8 @@
 //! re-produces the same alerts with the same ids, and a delivered mark per (alert, sink) keeps a
 //! retry from paging twice. An alert is marked delivered only after its sink accepted it.
 
+use futures_util::stream::{self, StreamExt};
+
 use crate::engine::run::{evaluate, EvalStats};
 use crate::engine::{Alert, AlertState, Registry};
 use crate::lake::{LakeRow, TAILSCALE_AUDIT, TAILSCALE_NETWORK};
@@ -32,6 +34,10 @@ impl DetectReport {
     }
 }
 
+/// Alerts checked, delivered and marked at once: an SNS publish or a DynamoDB round trip is
+/// milliseconds, and a batch's alerts are independent.
+pub const DELIVERY_CONCURRENCY: usize = 16;
+
 /// Runs detections over `rows` from `batch` and delivers the alerts.
 ///
 /// # Errors
@@ -48,9 +54,15 @@ pub async fn detect<S: AlertState, A: AlertSink, L: LakeSink>(
     let (alerts, stats) = evaluate(registry, rows, state, now).await?;
     // Alerts a previous run of this batch (or an overlapping batch) already delivered are
     // re-produced by the idempotent state but neither written to the lake again nor re-sent.
-    let mut fresh = Vec::new();
+    // (Futures built in loops, not closures: a closure's lifetimes make the async fn not `Send`.)
+    let mut checks = Vec::with_capacity(alerts.len());
     for alert in &alerts {
-        if !state.is_delivered(&alert.alert_id, sink.name()).await? {
+        checks.push(state.is_delivered(&alert.alert_id, sink.name()));
+    }
+    let delivered_before: Vec<Result<bool, PortError>> = stream::iter(checks).buffered(DELIVERY_CONCURRENCY).collect().await;
+    let mut fresh = Vec::new();
+    for (alert, before) in alerts.iter().zip(delivered_before) {
+        if !before? {
             fresh.push(alert);
         }
     }
@@ -58,13 +70,24 @@ pub async fn detect<S: AlertState, A: AlertSink, L: LakeSink>(
         let records = fresh.iter().map(|a| a.lake_record(batch)).collect();
         lake.put_rows(batch, records).await?;
     }
-    let mut delivered = 0;
-    for alert in fresh {
-        sink.deliver(alert).await?;
-        state.mark_delivered(&alert.alert_id, sink.name()).await?;
-        delivered += 1;
+    // Each alert is marked delivered right after its sink took it; alerts go out concurrently and
+    // every one in flight finishes (none is cancelled between its delivery and its mark) before
+    // the first failure, if any, is returned.
+    let mut deliveries = Vec::with_capacity(fresh.len());
+    for alert in &fresh {
+        deliveries.push(deliver_and_mark(*alert, sink, state));
+    }
+    let results: Vec<Result<(), PortError>> = stream::iter(deliveries).buffer_unordered(DELIVERY_CONCURRENCY).collect().await;
+    let delivered = results.iter().filter(|r| r.is_ok()).count();
+    if let Some(err) = results.into_iter().find_map(Result::err) {
+        return Err(err);
     }
     Ok(DetectReport { stats, alerts, delivered })
+}
+
+async fn deliver_and_mark<S: AlertState, A: AlertSink>(alert: &Alert, sink: &A, state: &S) -> Result<(), PortError> {
+    sink.deliver(alert).await?;
+    state.mark_delivered(&alert.alert_id, sink.name()).await
 }
 
 /// Reads the rows of a decoded lake object (NDJSON of lake rows, as Firehose and the local lake write
@@ -123,6 +146,98 @@ mod tests {
     use super::*;
     use crate::normalize::SourceContext;
     use crate::pipeline::normalize_body;
+
+    use std::sync::Mutex;
+
+    use crate::engine::config::TuningConfig;
+    use crate::engine::state::block_on;
+    use crate::engine::{LogType, MemoryAlertState, Meta};
+    use crate::lake::AuditRow;
+    use crate::ports::LakeRecord;
+
+    const EVERY_LOGIN: crate::rule::Rule<AuditRow> = crate::rule::Rule {
+        meta: Meta {
+            id: "Test.EveryLogin",
+            name: "every login",
+            log_types: &[LogType::Audit],
+            dedup_minutes: 60,
+            threshold: 1,
+            ..Meta::DEFAULT
+        },
+        matches: |_| true,
+        title: |h| format!("login by {}", h.actor_id.clone().unwrap_or_default()),
+        dedup: Some(|h| h.actor_id.clone().unwrap_or_default()),
+        ..crate::rule::Rule::DEFAULT
+    };
+
+    /// Takes every alert except `fail_title`'s, which it refuses while `failing` is set.
+    struct Pager {
+        sent: Mutex<Vec<String>>,
+        fail_title: String,
+        failing: Mutex<bool>,
+    }
+
+    impl AlertSink for Pager {
+        fn name(&self) -> &str {
+            "pager"
+        }
+        async fn deliver(&self, alert: &Alert) -> Result<(), PortError> {
+            if alert.title == self.fail_title && *self.failing.lock().unwrap() {
+                return Err(PortError::retryable("publish", "throttled"));
+            }
+            self.sent.lock().unwrap().push(alert.alert_id.clone());
+            Ok(())
+        }
+    }
+
+    struct Rows(Mutex<usize>);
+    impl LakeSink for Rows {
+        async fn put_rows(&self, _: &str, records: Vec<LakeRecord>) -> Result<(), PortError> {
+            *self.0.lock().unwrap() += records.len();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn one_refused_alert_fails_the_batch_the_others_stay_delivered_and_the_retry_sends_only_it() {
+        let lines: Vec<String> = (0..40)
+            .map(|i| {
+                format!(
+                    r#"{{"action":"LOGIN","eventGroupID":"g{i}","actor":{{"id":"actor{i}"}},"eventTime":"2025-03-04T17:{:02}:00Z"}}"#,
+                    i % 60
+                )
+            })
+            .collect();
+        let ctx = SourceContext {
+            label: "test",
+            file: "test",
+            parse_time: Timestamp::parse("2025-03-04T18:00:00Z").unwrap(),
+        };
+        let rows = normalize_body(lines.join("\n").as_bytes(), &ctx).rows;
+        let registry = Registry::build(&[&EVERY_LOGIN], &TuningConfig::from_toml_str("").unwrap()).unwrap();
+        let state = MemoryAlertState::default();
+        let pager = Pager {
+            sent: Mutex::new(Vec::new()),
+            fail_title: "login by actor7".to_owned(),
+            failing: Mutex::new(true),
+        };
+        let lake = Rows(Mutex::new(0));
+        let now = ctx.parse_time;
+
+        let first = block_on(detect(&registry, &rows, "b1", &state, &pager, &lake, now));
+        assert_eq!(first.unwrap_err().operation, "publish", "the refusal fails the batch");
+        assert_eq!(pager.sent.lock().unwrap().len(), 39, "every other alert went out");
+
+        *pager.failing.lock().unwrap() = false;
+        let retry = block_on(detect(&registry, &rows, "b1", &state, &pager, &lake, now)).unwrap();
+        assert_eq!(retry.delivered, 1, "the retry sends only the refused alert");
+        let mut sent = pager.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 40);
+        sent.sort();
+        sent.dedup();
+        assert_eq!(sent.len(), 40, "no alert paged twice");
+        assert_eq!(*lake.0.lock().unwrap(), 40 + 1, "alert rows: 40, then the one not delivered before");
+    }
 
     #[test]
     fn lake_object_rows_come_back_in_bounded_chunks_skipping_other_tables() {
