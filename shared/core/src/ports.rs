@@ -118,6 +118,12 @@ pub struct LakeObject {
 pub trait LakeWriter {
     /// Writes one object under its key, replacing any earlier object of that key.
     fn put_object(&self, object: LakeObject) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// False for a writer that keeps nothing (the detect function's: normalize writes the lake):
+    /// the batch's rows are then neither serialized nor compressed at all.
+    fn keeps_objects(&self) -> bool {
+        true
+    }
 }
 
 /// Where alert notifications go (SNS in AWS; stdout, the alerts file and webhooks locally).

@@ -114,6 +114,10 @@ impl LakeWriter for Discard {
     async fn put_object(&self, _object: LakeObject) -> Result<(), PortError> {
         Ok(())
     }
+
+    fn keeps_objects(&self) -> bool {
+        false
+    }
 }
 
 impl QuarantineSink for Discard {
@@ -165,6 +169,9 @@ where
     match decode_object(input.bytes, limits) {
         Ok(body) => {
             let mut packer = LakePacker::new();
+            // Serializing and gzipping the rows is most of normalize's work: skipped when nothing
+            // keeps the objects (detect reads the batch only for its detections).
+            let pack = lake.keeps_objects();
             for (part, chunk) in normalize_chunks(&body, &ctx, CHUNK_ROWS).enumerate() {
                 report.audit_records += chunk.audit_records;
                 report.network_records += chunk.network_records;
@@ -178,8 +185,10 @@ where
                     let last = report.last_event.entry(row.table().name).or_insert(t);
                     *last = (*last).max(t);
                 }
-                packer.push_rows(&chunk.rows);
-                packer.seal_chunk();
+                if pack {
+                    packer.push_rows(&chunk.rows);
+                    packer.seal_chunk();
+                }
                 let detected = detector.detect_chunk(&chunk.rows, &part_name(input.batch, part), input.now).await?;
                 report.detect.merge(detected);
             }
@@ -200,7 +209,80 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::engine::config::TuningConfig;
+    use crate::engine::state::block_on;
+    use crate::engine::MemoryAlertState;
+    use crate::ports::LakeRecord;
+
+    /// A lake writer that keeps every object.
+    #[derive(Default)]
+    struct Keep(Mutex<Vec<LakeObject>>);
+    impl LakeWriter for Keep {
+        async fn put_object(&self, object: LakeObject) -> Result<(), PortError> {
+            self.0.lock().unwrap().push(object);
+            Ok(())
+        }
+    }
+
+    struct NoPages;
+    impl AlertSink for NoPages {
+        fn name(&self) -> &str {
+            "none"
+        }
+        async fn deliver(&self, _: &crate::engine::Alert) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
+    impl LakeSink for NoPages {
+        async fn put_rows(&self, _: &str, _: Vec<LakeRecord>) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_writer_that_keeps_nothing_gets_no_packing_and_the_same_detections() {
+        let body = include_bytes!("../../../../tests/fixtures/tailscale/audit-stream.hec");
+        let registry = Registry::build(crate::detections::ALL, &TuningConfig::from_toml_str("").unwrap()).unwrap();
+        let run = |lake: &dyn Fn(RawBatch<'_>, &Detector<'_, MemoryAlertState, NoPages, NoPages>) -> BatchReport| {
+            let state = MemoryAlertState::default();
+            let detector = Detector {
+                registry: &registry,
+                state: &state,
+                sink: &NoPages,
+                lake: &NoPages,
+            };
+            let input = RawBatch {
+                bytes: body,
+                label: "test",
+                file: "f",
+                batch: "b",
+                now: Timestamp::parse("2025-03-04T18:00:00Z").unwrap(),
+            };
+            lake(input, &detector)
+        };
+        let keep = Keep::default();
+        let kept = run(&|input, d| block_on(process_batch(input, &DecodeLimits::default(), &keep, &Discard, d)).unwrap());
+        let discarded = run(&|input, d| block_on(process_batch(input, &DecodeLimits::default(), &Discard, &Discard, d)).unwrap());
+        assert!(kept.lake_objects > 0 && kept.lake_json_bytes > 0);
+        assert_eq!(keep.0.lock().unwrap().len(), kept.lake_objects);
+        assert_eq!(
+            (discarded.lake_objects, discarded.lake_json_bytes),
+            (0, 0),
+            "nothing packed for a discarding writer"
+        );
+        assert_eq!(discarded.rows, kept.rows);
+        let alerts = |r: &BatchReport| r.detect.alerts.iter().map(|a| a.alert_id.clone()).collect::<Vec<_>>();
+        assert_eq!(alerts(&discarded), alerts(&kept), "the same detections either way");
+        assert_eq!(discarded.detect.stats, kept.detect.stats);
+        assert!(
+            kept.detect.stats.matches > 0,
+            "the fixture matches detections: {:?}",
+            kept.detect.stats
+        );
+    }
 
     #[test]
     fn chunk_names_keep_the_batch_stem_and_extension() {
