@@ -29,10 +29,43 @@ CREATE TABLE IF NOT EXISTS matched_rows (
 DROP TABLE IF EXISTS seen;
 DROP TABLE IF EXISTS sums;
 DROP TABLE IF EXISTS sets;
-CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS key_state (id BLOB PRIMARY KEY, state TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS delivered (alert_id TEXT NOT NULL, sink TEXT NOT NULL, at_ms INTEGER NOT NULL, PRIMARY KEY (alert_id, sink));
 CREATE TABLE IF NOT EXISTS processed_raw (key TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
 ";
+
+/// Detection state is stored under a 16-byte digest of its key in a table without rowids: the
+/// key text (detection id, node and peer: ~70 bytes) was most of `state.db`, stored twice (table
+/// and index).
+fn key_id(key: &str) -> [u8; 16] {
+    let digest = blake3::hash(key.as_bytes());
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest.as_bytes()[..16]);
+    id
+}
+
+/// Moves the state an earlier version kept in `keys` (text keys) into `key_state`, once.
+fn migrate_keys(conn: &Connection) -> rusqlite::Result<()> {
+    let old: bool = conn
+        .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'keys'", [], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if !old {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut read = tx.prepare("SELECT key, state, expires_at FROM keys")?;
+        let mut write = tx.prepare("INSERT OR REPLACE INTO key_state (id, state, expires_at) VALUES (?1, ?2, ?3)")?;
+        let rows = read.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        for row in rows {
+            let (key, state, expires_at) = row?;
+            write.execute(params![key_id(&key).as_slice(), state, expires_at])?;
+        }
+    }
+    tx.execute_batch("DROP TABLE keys")?;
+    tx.commit()
+}
 
 /// Alert state in a SQLite file (`<data-dir>/state.db`).
 pub struct SqliteAlertState {
@@ -69,6 +102,7 @@ impl SqliteAlertState {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| err("set busy timeout", e))?;
         conn.execute_batch(SCHEMA).map_err(|e| err("create schema", e))?;
+        migrate_keys(&conn).map_err(|e| err("move detection state to key_state", e))?;
         Ok(SqliteAlertState {
             conn: Mutex::new(Conn { conn, in_batch: false }),
         })
@@ -133,7 +167,7 @@ impl SqliteAlertState {
         let cutoff = now - i64::from(keep_days) * 86_400_000;
         self.with_tx("prune state", |tx| {
             tx.execute("DELETE FROM matched_rows WHERE recorded_ms < ?1", [cutoff])?;
-            tx.execute("DELETE FROM keys WHERE expires_at < ?1", [now / 1000])?;
+            tx.execute("DELETE FROM key_state WHERE expires_at < ?1", [now / 1000])?;
             Ok(())
         })
     }
@@ -203,16 +237,17 @@ impl AlertState for SqliteAlertState {
 
     async fn update_keys(&self, updates: &[KeyUpdate]) -> Result<Vec<KeyAnswer>, PortError> {
         self.with_tx("update detection state", |tx| {
-            let mut read = tx.prepare_cached("SELECT state FROM keys WHERE key = ?1")?;
-            let mut write = tx.prepare_cached("INSERT OR REPLACE INTO keys (key, state, expires_at) VALUES (?1, ?2, ?3)")?;
+            let mut read = tx.prepare_cached("SELECT state FROM key_state WHERE id = ?1")?;
+            let mut write = tx.prepare_cached("INSERT OR REPLACE INTO key_state (id, state, expires_at) VALUES (?1, ?2, ?3)")?;
             let mut answers = Vec::with_capacity(updates.len());
             for u in updates {
-                let stored: Option<String> = read.query_row([&u.key], |r| r.get(0)).optional()?;
+                let id = key_id(&u.key);
+                let stored: Option<String> = read.query_row([id.as_slice()], |r| r.get(0)).optional()?;
                 // A state this version cannot read (written by another version) starts afresh.
                 let prev = stored.and_then(|text| KeyState::decode(&text).ok());
                 let (next, answer) = apply(prev, &u.op);
                 if let Some(next) = next {
-                    write.execute(params![u.key, next.encode(), next.expires_at_secs(&u.op)])?;
+                    write.execute(params![id.as_slice(), next.encode(), next.expires_at_secs(&u.op)])?;
                 }
                 answers.push(answer);
             }
@@ -393,12 +428,53 @@ mod tests {
         let now = Timestamp::now().unix_millis();
         block_on(s.update_keys(&[seen("old", 0), seen("fresh", now)])).unwrap();
         s.prune(7).unwrap();
-        let keys: Vec<String> = {
+        let keys: Vec<Vec<u8>> = {
             let guard = s.lock();
-            let mut stmt = guard.conn.prepare("SELECT key FROM keys ORDER BY key").unwrap();
+            let mut stmt = guard.conn.prepare("SELECT id FROM key_state").unwrap();
             stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
         };
-        assert_eq!(keys, vec!["fresh".to_owned()]);
+        assert_eq!(keys, vec![key_id("fresh").to_vec()]);
+    }
+
+    #[test]
+    fn state_an_earlier_version_kept_under_text_keys_is_moved_and_still_answers() {
+        use tailwatch_core::engine::keys::{KeyAnswer, KeyOp, KeyUpdate};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let seen = |at: i64| KeyUpdate {
+            key: "seen\u{1f}R\u{1f}user@example.com".into(),
+            op: KeyOp::Seen {
+                within_ms: 86_400_000,
+                earliest_ms: at,
+                earliest_id: 1,
+                latest_ms: at,
+            },
+        };
+        {
+            // The earlier layout, holding one first-seen key.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE keys (key TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at INTEGER NOT NULL)")
+                .unwrap();
+            let (state, _) = tailwatch_core::engine::keys::apply(None, &seen(1_000).op);
+            conn.execute(
+                "INSERT INTO keys VALUES (?1, ?2, ?3)",
+                params![seen(0).key, state.unwrap().encode(), i64::MAX],
+            )
+            .unwrap();
+        }
+        let s = SqliteAlertState::open(&path).unwrap();
+        assert_eq!(
+            block_on(s.update_keys(&[seen(2_000)])).unwrap(),
+            vec![KeyAnswer::FirstSeen(false)],
+            "the key seen before the upgrade is still seen"
+        );
+        let old: Option<i64> = s
+            .lock()
+            .conn
+            .query_row("SELECT 1 FROM sqlite_master WHERE name = 'keys'", [], |r| r.get(0))
+            .optional()
+            .unwrap();
+        assert_eq!(old, None, "the old table is gone");
     }
 }
 
