@@ -29,14 +29,14 @@ CREATE TABLE IF NOT EXISTS matched_rows (
 DROP TABLE IF EXISTS seen;
 DROP TABLE IF EXISTS sums;
 DROP TABLE IF EXISTS sets;
-CREATE TABLE IF NOT EXISTS key_state (id BLOB PRIMARY KEY, state TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS key_state (id BLOB PRIMARY KEY, state BLOB NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS delivered (alert_id TEXT NOT NULL, sink TEXT NOT NULL, at_ms INTEGER NOT NULL, PRIMARY KEY (alert_id, sink));
 CREATE TABLE IF NOT EXISTS processed_raw (key TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
 ";
 
-/// Detection state is stored under a 16-byte digest of its key in a table without rowids: the
-/// key text (detection id, node and peer: ~70 bytes) was most of `state.db`, stored twice (table
-/// and index).
+/// Detection state is stored under a 16-byte digest of its key in a table without rowids, as
+/// compact bytes (`KeyState::to_bytes`): the key text (detection id, node and peer: ~70 bytes,
+/// stored twice, table and index) and the JSON state were most of `state.db`.
 fn key_id(key: &str) -> [u8; 16] {
     let digest = blake3::hash(key.as_bytes());
     let mut id = [0u8; 16];
@@ -60,7 +60,10 @@ fn migrate_keys(conn: &Connection) -> rusqlite::Result<()> {
         let rows = read.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
         for row in rows {
             let (key, state, expires_at) = row?;
-            write.execute(params![key_id(&key).as_slice(), state, expires_at])?;
+            // A state that does not decode is left behind, as `update_keys` would start it afresh.
+            if let Ok(state) = KeyState::decode(&state) {
+                write.execute(params![key_id(&key).as_slice(), state.to_bytes(), expires_at])?;
+            }
         }
     }
     tx.execute_batch("DROP TABLE keys")?;
@@ -242,12 +245,12 @@ impl AlertState for SqliteAlertState {
             let mut answers = Vec::with_capacity(updates.len());
             for u in updates {
                 let id = key_id(&u.key);
-                let stored: Option<String> = read.query_row([id.as_slice()], |r| r.get(0)).optional()?;
+                let stored: Option<Vec<u8>> = read.query_row([id.as_slice()], |r| r.get(0)).optional()?;
                 // A state this version cannot read (written by another version) starts afresh.
-                let prev = stored.and_then(|text| KeyState::decode(&text).ok());
+                let prev = stored.and_then(|bytes| KeyState::from_bytes(&bytes));
                 let (next, answer) = apply(prev, &u.op);
                 if let Some(next) = next {
-                    write.execute(params![id.as_slice(), next.encode(), next.expires_at_secs(&u.op)])?;
+                    write.execute(params![id.as_slice(), next.to_bytes(), next.expires_at_secs(&u.op)])?;
                 }
                 answers.push(answer);
             }
