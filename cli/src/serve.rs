@@ -157,6 +157,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         DecodeLimits::own_raw_batch(limits.max_decoded_bytes),
     )?;
     let webhooks = WebhookSender::start(&config.server, &data_dir)?;
+    let resent = webhooks.enqueue_undelivered(pipeline.alerts_dir(), &pipeline.state)?;
+    if resent > 0 {
+        crate::output::info(
+            "re-sending alerts no webhook acknowledged before the last stop",
+            &[("alerts", resent.into())],
+        );
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async move {

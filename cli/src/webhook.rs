@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Result;
 use tailwatch_core::engine::state::block_on;
 use tailwatch_core::engine::{Alert, AlertState};
+use tailwatch_core::time::Timestamp;
 use tailwatch_local::SqliteAlertState;
 
 use crate::config::ServerConfig;
@@ -31,6 +32,10 @@ pub struct WebhookSender {
 }
 
 const ATTEMPTS: u32 = 8;
+
+/// How far back [`WebhookSender::enqueue_undelivered`] looks at start: a webhook added to an
+/// existing data dir receives the alerts of this many hours, not the whole history.
+pub const RESEND_WINDOW_HOURS: i64 = 24;
 
 impl WebhookSender {
     /// Starts the sender thread (no thread when no webhook is configured).
@@ -83,16 +88,36 @@ impl WebhookSender {
         })
     }
 
-    /// Queues an alert for every webhook it was not yet delivered to.
-    pub fn enqueue(&self, alert: &Alert, state: &SqliteAlertState) {
-        let Some(tx) = &self.tx else { return };
+    /// Queues an alert for every webhook it was not yet delivered to; returns whether it was queued.
+    pub fn enqueue(&self, alert: &Alert, state: &SqliteAlertState) -> bool {
+        let Some(tx) = &self.tx else { return false };
         let pending = self
             .targets
             .iter()
             .any(|t| !block_on(state.is_delivered(&alert.alert_id, t.name)).unwrap_or(false));
-        if pending {
-            let _ = tx.send(alert.clone());
+        pending && tx.send(alert.clone()).is_ok()
+    }
+
+    /// At start: queues the alerts of the last [`RESEND_WINDOW_HOURS`] in the alerts files that a
+    /// webhook has not acknowledged — the process stopped between writing an alert and its
+    /// delivery (the batch may already be marked processed, so reprocessing would not find them),
+    /// or a delivery gave up. Returns how many were queued.
+    ///
+    /// # Errors
+    /// An unreadable alerts file.
+    pub fn enqueue_undelivered(&self, alerts_dir: &Path, state: &SqliteAlertState) -> Result<usize> {
+        if self.tx.is_none() {
+            return Ok(0);
         }
+        let since = Timestamp::now().unix_millis() - RESEND_WINDOW_HOURS * 3_600_000;
+        let mut queued = 0;
+        for alert in tailwatch_local::read_alerts(alerts_dir)? {
+            let recent = Timestamp::parse(&alert.created_at).is_ok_and(|t| t.unix_millis() >= since);
+            if recent && self.enqueue(&alert, state) {
+                queued += 1;
+            }
+        }
+        Ok(queued)
     }
 
     /// Waits for queued deliveries to finish (or give up).
@@ -125,6 +150,7 @@ fn deliver_with_retries(agent: &ureq::Agent, t: &Target, alert: &Alert, state: &
             .send(payload.as_bytes())
         {
             Ok(_) => {
+                tailwatch_local::checkpoint::reached("webhook_post");
                 let _ = block_on(state.mark_delivered(&alert.alert_id, t.name));
                 return;
             }
