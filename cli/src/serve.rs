@@ -125,6 +125,20 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 
+/// Where serve listens when neither `--listen` nor `[server] listen` says: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8088";
+
+/// The address to listen on: `--listen`, else `[server] listen`, else [`DEFAULT_LISTEN`].
+///
+/// # Errors
+/// An address that is not `host:port`.
+fn listen_address(flag: Option<&str>, config: Option<&str>) -> Result<SocketAddr> {
+    let listen = flag.or(config).unwrap_or(DEFAULT_LISTEN);
+    listen
+        .parse()
+        .with_context(|| format!("--listen {listen}: expected host:port, e.g. {DEFAULT_LISTEN}"))
+}
+
 /// Runs the server until SIGINT / SIGTERM.
 ///
 /// # Errors
@@ -133,14 +147,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     crate::output::set_log_format(args.log_format);
     let config = args.config.load()?;
     let registry = config.registry()?;
-    let listen = args
-        .listen
-        .clone()
-        .or(config.server.listen.clone())
-        .unwrap_or_else(|| "127.0.0.1:8088".to_owned());
-    let addr: SocketAddr = listen
-        .parse()
-        .with_context(|| format!("--listen {listen}: expected host:port, e.g. 127.0.0.1:8088"))?;
+    let addr = listen_address(args.listen.as_deref(), config.server.listen.as_deref())?;
     let data_dir = args.data.data_dir.clone();
     let limits = DecodeLimits {
         max_body_bytes: config.server.max_body_mib.unwrap_or(8) << 20,
@@ -157,6 +164,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         DecodeLimits::own_raw_batch(limits.max_decoded_bytes),
     )?;
     let webhooks = WebhookSender::start(&config.server, &data_dir)?;
+    let resent = webhooks.enqueue_undelivered(pipeline.alerts_dir(), &pipeline.state)?;
+    if resent > 0 {
+        crate::output::info(
+            "re-sending alerts no webhook acknowledged before the last stop",
+            &[("alerts", resent.into())],
+        );
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async move {
@@ -448,4 +462,20 @@ async fn handle(
         ],
     );
     hec(&resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_listen_settings_serve_listens_on_loopback_only() {
+        let addr = listen_address(None, None).unwrap();
+        assert!(addr.ip().is_loopback(), "default {addr} is not loopback");
+        assert_eq!(addr, "127.0.0.1:8088".parse::<SocketAddr>().unwrap());
+        // `--listen` wins over the config file, which wins over the default.
+        assert_eq!(listen_address(Some("127.0.0.1:9"), Some("0.0.0.0:7")).unwrap().port(), 9);
+        assert_eq!(listen_address(None, Some("0.0.0.0:7")).unwrap().to_string(), "0.0.0.0:7");
+        assert!(listen_address(Some("localhost"), None).is_err());
+    }
 }

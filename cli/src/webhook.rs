@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Result;
 use tailwatch_core::engine::state::block_on;
 use tailwatch_core::engine::{Alert, AlertState};
+use tailwatch_core::time::Timestamp;
 use tailwatch_local::SqliteAlertState;
 
 use crate::config::ServerConfig;
@@ -31,6 +32,10 @@ pub struct WebhookSender {
 }
 
 const ATTEMPTS: u32 = 8;
+
+/// How far back [`WebhookSender::enqueue_undelivered`] looks at start: a webhook added to an
+/// existing data dir receives the alerts of this many hours, not the whole history.
+pub const RESEND_WINDOW_HOURS: i64 = 24;
 
 impl WebhookSender {
     /// Starts the sender thread (no thread when no webhook is configured).
@@ -83,16 +88,36 @@ impl WebhookSender {
         })
     }
 
-    /// Queues an alert for every webhook it was not yet delivered to.
-    pub fn enqueue(&self, alert: &Alert, state: &SqliteAlertState) {
-        let Some(tx) = &self.tx else { return };
+    /// Queues an alert for every webhook it was not yet delivered to; returns whether it was queued.
+    pub fn enqueue(&self, alert: &Alert, state: &SqliteAlertState) -> bool {
+        let Some(tx) = &self.tx else { return false };
         let pending = self
             .targets
             .iter()
             .any(|t| !block_on(state.is_delivered(&alert.alert_id, t.name)).unwrap_or(false));
-        if pending {
-            let _ = tx.send(alert.clone());
+        pending && tx.send(alert.clone()).is_ok()
+    }
+
+    /// At start: queues the alerts of the last [`RESEND_WINDOW_HOURS`] in the alerts files that a
+    /// webhook has not acknowledged — the process stopped between writing an alert and its
+    /// delivery (the batch may already be marked processed, so reprocessing would not find them),
+    /// or a delivery gave up. Returns how many were queued.
+    ///
+    /// # Errors
+    /// An unreadable alerts file.
+    pub fn enqueue_undelivered(&self, alerts_dir: &Path, state: &SqliteAlertState) -> Result<usize> {
+        if self.tx.is_none() {
+            return Ok(0);
         }
+        let since = Timestamp::now().unix_millis() - RESEND_WINDOW_HOURS * 3_600_000;
+        let mut queued = 0;
+        for alert in tailwatch_local::read_alerts(alerts_dir)? {
+            let recent = Timestamp::parse(&alert.created_at).is_ok_and(|t| t.unix_millis() >= since);
+            if recent && self.enqueue(&alert, state) {
+                queued += 1;
+            }
+        }
+        Ok(queued)
     }
 
     /// Waits for queued deliveries to finish (or give up).
@@ -119,18 +144,14 @@ fn deliver_with_retries(agent: &ureq::Agent, t: &Target, alert: &Alert, state: &
     let payload = body(t, alert);
     let mut last_error = String::new();
     for attempt in 0..ATTEMPTS {
-        match agent
-            .post(&t.url)
-            .header("content-type", "application/json")
-            .send(payload.as_bytes())
-        {
-            Ok(_) => {
+        match post_once(agent, &t.url, &payload) {
+            Ok(()) => {
+                tailwatch_local::checkpoint::reached("webhook_post");
                 let _ = block_on(state.mark_delivered(&alert.alert_id, t.name));
                 return;
             }
-            Err(e) => {
-                // Never log the URL: webhook URLs are secrets (Slack's carry the credential).
-                last_error = redact(&e.to_string(), &t.url);
+            Err(error) => {
+                last_error = error;
                 crate::output::warn(
                     "webhook delivery failed",
                     &[
@@ -153,6 +174,96 @@ fn deliver_with_retries(agent: &ureq::Agent, t: &Target, alert: &Alert, state: &
     let _ = state.record_delivery_failure(&alert.alert_id, t.name, &last_error);
 }
 
+/// One POST; the error, when it fails, with the URL redacted.
+fn post_once(agent: &ureq::Agent, url: &str, payload: &str) -> Result<(), String> {
+    agent
+        .post(url)
+        .header("content-type", "application/json")
+        .send(payload.as_bytes())
+        .map(|_| ())
+        // Never log the URL: webhook URLs are secrets (Slack's carry the credential).
+        .map_err(|e| redact(&e.to_string(), url))
+}
+
+/// `message` without the URL or any secret-bearing part of it: the whole URL, the URL without its
+/// scheme, the path with its query, the path, the query and each query value (an error may quote
+/// any of them, e.g. a request line or a resolved host with its path). The host alone is kept.
 fn redact(message: &str, url: &str) -> String {
-    message.replace(url, "<webhook url>")
+    let without_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path_and_query = without_scheme.find('/').map_or("", |i| &without_scheme[i..]);
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let mut parts = vec![url, without_scheme, path_and_query, path, query];
+    parts.extend(query.split('&').filter_map(|kv| kv.split_once('=').map(|(_, v)| v)));
+    // Longest first, so a part is replaced before a piece of it; "/" and empty parts carry nothing.
+    parts.retain(|p| p.len() > 1);
+    parts.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    let mut out = message.to_owned();
+    for p in parts {
+        out = out.replace(p, "<webhook url>");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRETS: &[&str] = &["T0SECRET", "B0SECRET", "PATHSECRET", "QUERYSECRET"];
+
+    fn assert_clean(text: &str) {
+        for s in SECRETS {
+            assert!(!text.contains(s), "{s} in {text:?}");
+        }
+    }
+
+    #[test]
+    fn redaction_removes_the_url_and_each_secret_part() {
+        let url = "https://hooks.slack.com/services/T0SECRET/B0SECRET/PATHSECRET?token=QUERYSECRET&x=1";
+        for message in [
+            format!("io: Connection refused for {url}"),
+            "POST /services/T0SECRET/B0SECRET/PATHSECRET?token=QUERYSECRET&x=1 HTTP/1.1".to_owned(),
+            "dns failed: hooks.slack.com/services/T0SECRET/B0SECRET/PATHSECRET".to_owned(),
+            "bad query token=QUERYSECRET".to_owned(),
+        ] {
+            let r = redact(&message, url);
+            assert_clean(&r);
+            assert!(r.contains("<webhook url>"), "{r}");
+        }
+        assert_eq!(redact("timeout", url), "timeout");
+    }
+
+    /// A delivery to an unreachable URL (a closed port, a host that does not resolve, a server
+    /// answering 500) fails with an error that names none of the URL's secret parts.
+    #[test]
+    fn a_failed_delivery_never_names_the_url() {
+        let agent = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_secs(5)))
+                .http_status_as_error(true)
+                .build(),
+        );
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        // A server answering every request 500.
+        let failing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let failing_addr = failing.local_addr().unwrap();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for mut c in failing.incoming().map_while(Result::ok) {
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                let _ = c.write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+        let path = "/services/T0SECRET/B0SECRET/PATHSECRET?token=QUERYSECRET";
+        for url in [
+            format!("http://{closed}{path}"),
+            format!("http://{failing_addr}{path}"),
+            format!("http://tailwatch-test.invalid{path}"),
+            format!("https://{closed}{path}"),
+        ] {
+            let error = post_once(&agent, &url, "{}").expect_err(&url);
+            assert!(!error.is_empty());
+            assert_clean(&error);
+        }
+    }
 }

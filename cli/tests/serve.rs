@@ -339,3 +339,71 @@ fn two_tokens_work_during_rotation() {
         401
     );
 }
+
+/// Webhook URLs are secrets (a Slack incoming-webhook URL is the credential): a delivery that fails
+/// (a closed port) logs the sink, the alert and the error, never the URL or a part of its path or
+/// query, in either log format; neither do the start-up banner, `status`, nor the config check for
+/// a URL that is not http(s). (The deliveries go one target at a time, 8 attempts each, so only the
+/// first target's failures are seen here; both go through `webhook::post_once`, whose redaction
+/// `cli/src/webhook.rs`' tests check for each kind of error.)
+#[test]
+fn webhook_urls_never_reach_the_log_even_when_delivery_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = free_port();
+    let config = dir.path().join("tailwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nwebhook_url = \"http://127.0.0.1:{closed}/hook/PATHSECRET?token=QUERYSECRET\"\n\
+             slack_webhook_url = \"http://127.0.0.1:{closed}/services/T0SECRET/B0SECRET/SLACKSECRET\"\n"
+        ),
+    )
+    .unwrap();
+    let secrets = ["PATHSECRET", "QUERYSECRET", "T0SECRET", "B0SECRET", "SLACKSECRET"];
+    let data = dir.path().join("data");
+    let config_arg = config.to_string_lossy().into_owned();
+    for format in ["text", "json"] {
+        let s = Server::start_with(
+            &data,
+            &[("TAILWATCH_TOKEN", TOKEN)],
+            &["--config", &config_arg, "--log-format", format],
+        );
+        assert_eq!(s.post_bearer(&fixture("audit-stream.hec")).0, 200);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while s.log().matches("webhook delivery failed").count() < 2 {
+            assert!(Instant::now() < deadline, "no failed delivery logged: {}", s.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = s.log();
+        assert!(log.contains("Connection refused"), "the error is logged: {log}");
+        for secret in secrets {
+            assert!(!log.contains(secret), "{format}: {secret} in the log:\n{log}");
+        }
+        s.kill();
+    }
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+        .args(["status", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout).into_owned() + &String::from_utf8_lossy(&status.stderr);
+    for secret in secrets {
+        assert!(!status.contains(secret), "{secret} in status:\n{status}");
+    }
+    std::fs::write(
+        &config,
+        "[server]\nslack_webhook_url = \"hooks.slack.com/services/T0SECRET/B0SECRET/SLACKSECRET\"\n",
+    )
+    .unwrap();
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+        .args(["config", "validate", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!check.status.success(), "{check:?}");
+    let message = String::from_utf8_lossy(&check.stderr).into_owned() + &String::from_utf8_lossy(&check.stdout);
+    assert!(message.contains("slack_webhook_url"), "{message}");
+    for secret in secrets {
+        assert!(!message.contains(secret), "{secret} in the config error:\n{message}");
+    }
+}

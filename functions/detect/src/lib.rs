@@ -59,6 +59,7 @@ pub struct Deps {
     sink: SnsAlertSink,
     lake: FirehoseLakeSink,
     registry: Registry,
+    metrics: tailwatch_aws::MetricsOut,
 }
 
 impl Deps {
@@ -81,7 +82,15 @@ impl Deps {
             sink: SnsAlertSink::new(clients.sns.clone(), &config.alert_topic_arn),
             lake: FirehoseLakeSink::new(clients.firehose.clone(), &config.firehose_stream),
             registry,
+            metrics: tailwatch_aws::MetricsOut::stdout(),
         })
+    }
+
+    /// Sends the EMF metric lines to `out` instead of stdout (tests capture them).
+    #[must_use]
+    pub fn with_metrics(mut self, out: tailwatch_aws::MetricsOut) -> Self {
+        self.metrics = out;
+        self
     }
 }
 
@@ -160,6 +169,7 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatc
     })
     .await;
     tailwatch_aws::emit_metrics(
+        &deps.metrics,
         "detect",
         &[
             ("RowsEvaluated", rows.get() as f64, "Count"),

@@ -68,6 +68,7 @@ pub struct Deps {
     quarantine: S3QuarantineSink,
     tokens: SecretsTokenSource,
     limits: DecodeLimits,
+    metrics: tailwatch_aws::MetricsOut,
 }
 
 impl Deps {
@@ -81,7 +82,15 @@ impl Deps {
                 max_body_bytes: config.max_body_mib << 20,
                 ..DecodeLimits::default()
             },
+            metrics: tailwatch_aws::MetricsOut::stdout(),
         }
+    }
+
+    /// Sends the EMF metric lines to `out` instead of stdout (tests capture them).
+    #[must_use]
+    pub fn with_metrics(mut self, out: tailwatch_aws::MetricsOut) -> Self {
+        self.metrics = out;
+        self
     }
 }
 
@@ -154,6 +163,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, lambda_
         "ingest"
     );
     tailwatch_aws::emit_metrics(
+        &deps.metrics,
         "ingest",
         &[
             ("RecordsAccepted", report.accepted as f64, "Count"),

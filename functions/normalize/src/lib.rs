@@ -49,6 +49,7 @@ pub struct Deps {
     lake: S3LakeWriter,
     quarantine: S3QuarantineSink,
     limits: DecodeLimits,
+    metrics: tailwatch_aws::MetricsOut,
 }
 
 /// Largest raw object read (raw batches are ≤ 6 MiB compressed; exports are larger).
@@ -66,7 +67,15 @@ impl Deps {
                 max_ratio: 1000,
                 ..DecodeLimits::default()
             },
+            metrics: tailwatch_aws::MetricsOut::stdout(),
         }
+    }
+
+    /// Sends the EMF metric lines to `out` instead of stdout (tests capture them).
+    #[must_use]
+    pub fn with_metrics(mut self, out: tailwatch_aws::MetricsOut) -> Self {
+        self.metrics = out;
+        self
     }
 }
 
@@ -141,6 +150,7 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatc
     })
     .await;
     tailwatch_aws::emit_metrics(
+        &deps.metrics,
         "normalize",
         &[
             ("RowsWritten", rows.get() as f64, "Count"),

@@ -123,9 +123,53 @@ pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis(base / 2 + u64::from(nanos) % (base / 2 + 1))
 }
 
-/// Writes one CloudWatch Embedded Metric Format line: the metrics become CloudWatch metrics in the
-/// `tailwatch` namespace with a `function` dimension, with no API call and no extra latency.
-pub fn emit_metrics(function: &str, metrics: &[(&str, f64, &str)]) {
+/// Where a function's EMF metric lines go: stdout (which Lambda ships to CloudWatch Logs, where
+/// they become metrics) unless a test gives another writer to capture them.
+#[derive(Clone, Default)]
+pub struct MetricsOut(Option<std::sync::Arc<std::sync::Mutex<dyn std::io::Write + Send>>>);
+
+impl MetricsOut {
+    /// Standard output (what the functions use).
+    pub fn stdout() -> Self {
+        MetricsOut(None)
+    }
+
+    /// Any writer (tests capture the lines).
+    pub fn to(writer: impl std::io::Write + Send + 'static) -> Self {
+        MetricsOut(Some(std::sync::Arc::new(std::sync::Mutex::new(writer))))
+    }
+}
+
+impl std::fmt::Debug for MetricsOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "MetricsOut(writer)"
+        } else {
+            "MetricsOut(stdout)"
+        })
+    }
+}
+
+/// Writes one CloudWatch Embedded Metric Format line to `out`: the metrics become CloudWatch
+/// metrics in the `tailwatch` namespace with a `function` dimension, with no API call and no extra
+/// latency. A failed write is ignored (metrics never fail an invocation).
+///
+/// What a line carries, and all it may carry (no token, header, object key, id or other value
+/// from a request): `_aws` (timestamp, namespace, the `function` dimension, the metric names and
+/// units), `function` (the function's fixed name) and one number per metric, each under its fixed
+/// name. `tests/aws/tests/logs.rs` and this module's tests check it.
+pub fn emit_metrics(out: &MetricsOut, function: &str, metrics: &[(&str, f64, &str)]) {
+    let _ = match &out.0 {
+        None => write_metrics(&mut std::io::stdout().lock(), function, metrics),
+        Some(w) => write_metrics(&mut *w.lock().unwrap_or_else(std::sync::PoisonError::into_inner), function, metrics),
+    };
+}
+
+/// Writes one EMF line (see [`emit_metrics`]) to `out`.
+///
+/// # Errors
+/// The writer's.
+pub fn write_metrics(out: &mut (impl std::io::Write + ?Sized), function: &str, metrics: &[(&str, f64, &str)]) -> std::io::Result<()> {
     let mut doc = serde_json::Map::new();
     let definitions: Vec<serde_json::Value> = metrics
         .iter()
@@ -143,7 +187,8 @@ pub fn emit_metrics(function: &str, metrics: &[(&str, f64, &str)]) {
     for (name, value, _) in metrics {
         doc.insert((*name).into(), serde_json::json!(value));
     }
-    println!("{}", serde_json::Value::Object(doc));
+    writeln!(out, "{}", serde_json::Value::Object(doc))?;
+    out.flush()
 }
 
 /// S3 objects named in one SQS message body (an S3 event notification): (bucket, decoded key)
@@ -282,5 +327,49 @@ mod raw_key_tests {
         let a = batch_id("exports/a/log.ndjson.gz");
         let b = batch_id("exports/b/log.ndjson.gz");
         assert!(a.starts_with("log-") && b.starts_with("log-") && a != b, "{a} {b}");
+    }
+}
+
+#[cfg(test)]
+mod metrics_tests {
+    use super::*;
+
+    #[test]
+    fn an_emf_line_carries_only_fixed_names_and_numbers() {
+        let mut out = Vec::new();
+        write_metrics(
+            &mut out,
+            "ingest",
+            &[("RecordsAccepted", 15.0, "Count"), ("BytesReceived", 1234.0, "Bytes")],
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["BytesReceived", "RecordsAccepted", "_aws", "function"]);
+        assert_eq!(v["function"], "ingest");
+        assert_eq!(v["RecordsAccepted"], 15.0);
+        assert!(v["_aws"]["Timestamp"].is_u64());
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"],
+            serde_json::json!([{ "Namespace": "tailwatch", "Dimensions": [["function"]], "Metrics": [
+                { "Name": "RecordsAccepted", "Unit": "Count" }, { "Name": "BytesReceived", "Unit": "Bytes" }] }])
+        );
+        // The injectable writer gets the same line.
+        let captured = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Shared {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        emit_metrics(&MetricsOut::to(Shared(captured.clone())), "ingest", &[("Rejected", 1.0, "Count")]);
+        let line = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
+        assert!(line.ends_with('\n') && line.contains(r#""Rejected":1.0"#), "{line}");
     }
 }

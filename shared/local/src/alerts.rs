@@ -1,6 +1,7 @@
 //! Local alert sink: every alert is appended to `<data-dir>/alerts/YYYY-MM-DD.ndjson` (one alert
 //! payload per line, fsynced) and printed as one readable line (in colour on a terminal).
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,7 +24,8 @@ pub enum Console {
 pub struct FileAlertSink {
     dir: PathBuf,
     console: Console,
-    lock: Mutex<()>,
+    /// The day file last appended to and the alert ids it holds (read from the file the first time).
+    known: Mutex<Option<(PathBuf, HashSet<String>)>>,
 }
 
 impl FileAlertSink {
@@ -32,7 +34,7 @@ impl FileAlertSink {
         FileAlertSink {
             dir: data_dir.join("alerts"),
             console,
-            lock: Mutex::new(()),
+            known: Mutex::new(None),
         }
     }
 
@@ -41,25 +43,49 @@ impl FileAlertSink {
         &self.dir
     }
 
-    /// Appends one alert line and prints it.
+    /// Appends one alert line and prints it, unless its day file already holds that alert id: the
+    /// process stopped after appending it and before its delivered mark, and the retry re-delivers
+    /// it (found by `cli/tests/kill.rs`); the alert is then neither appended nor printed again.
     ///
     /// # Errors
     /// The I/O error.
     pub fn write(&self, alert: &Alert) -> std::io::Result<()> {
-        let _guard = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         std::fs::create_dir_all(&self.dir)?;
         let day = alert.created_at.get(..10).unwrap_or("unknown");
         let path = self.dir.join(format!("{day}.ndjson"));
+        if known.as_ref().is_none_or(|(p, _)| *p != path) {
+            *known = Some((path.clone(), alert_ids_in(&path)?));
+        }
+        let Some((_, ids)) = known.as_mut() else { unreachable!() };
+        if ids.contains(&alert.alert_id) {
+            return Ok(());
+        }
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
         let mut line = alert.to_json().into_bytes();
         line.push(b'\n');
         f.write_all(&line)?;
         f.sync_data()?;
+        ids.insert(alert.alert_id.clone());
         if let Console::Stdout { color } = self.console {
             println!("{}", render(alert, color));
         }
         Ok(())
     }
+}
+
+/// The alert ids in an alerts file (none when it does not exist).
+fn alert_ids_in(path: &Path) -> std::io::Result<HashSet<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("alertId").and_then(|id| id.as_str()).map(str::to_owned))
+        .collect())
 }
 
 /// One readable line, coloured by severity.
@@ -84,7 +110,9 @@ impl AlertSink for FileAlertSink {
     }
 
     async fn deliver(&self, alert: &Alert) -> Result<(), PortError> {
-        self.write(alert).map_err(|e| PortError::retryable("append alert", e.to_string()))
+        self.write(alert).map_err(|e| PortError::retryable("append alert", e.to_string()))?;
+        crate::checkpoint::reached("alert_file");
+        Ok(())
     }
 }
 

@@ -13,6 +13,7 @@
 //! ```
 
 mod alerts;
+pub mod checkpoint;
 mod lake;
 mod raw;
 mod state;

@@ -25,6 +25,8 @@ impl DirRawStore {
 impl RawStore for DirRawStore {
     async fn put_raw(&self, key: &str, zstd_ndjson: Vec<u8>) -> Result<(), PortError> {
         crate::write_atomically(&self.path_of(key), &zstd_ndjson)
-            .map_err(|e| PortError::retryable(format!("put raw batch {key}"), e.to_string()))
+            .map_err(|e| PortError::retryable(format!("put raw batch {key}"), e.to_string()))?;
+        crate::checkpoint::reached("raw");
+        Ok(())
     }
 }

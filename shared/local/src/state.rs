@@ -273,6 +273,9 @@ impl AlertState for SqliteAlertState {
             guard.in_batch = false;
             let sql = if commit { "COMMIT" } else { "ROLLBACK" };
             guard.conn.execute_batch(sql).map_err(|e| err("end batch", e))?;
+            if commit {
+                crate::checkpoint::reached("state_commit");
+            }
         }
         Ok(())
     }
@@ -297,7 +300,9 @@ impl AlertState for SqliteAlertState {
                 params![alert_id, sink, now],
             )
             .map(|_| ())
-        })
+        })?;
+        crate::checkpoint::reached(&format!("mark_delivered:{sink}"));
+        Ok(())
     }
 }
 

@@ -87,7 +87,9 @@ impl SqliteAlertState {
             }
             tx.execute("INSERT OR REPLACE INTO processed_raw (key, at_ms) VALUES (?1, ?2)", params![key, now])?;
             Ok(())
-        })
+        })?;
+        crate::checkpoint::reached("processed");
+        Ok(())
     }
 
     /// Per stream totals, newest batch first.

@@ -1,6 +1,6 @@
 //! Tokens and Authorization headers never appear in the functions' logs: the ingest handler's
-//! output at the deployed log level (RUST_LOG=info: JSON tracing and EMF lines) is captured and
-//! searched.
+//! output at the deployed log level (RUST_LOG=info: JSON tracing, and the EMF metric lines through
+//! an injected `MetricsOut`, which the functions point at stdout) is captured and searched.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -41,7 +41,8 @@ async fn ingest_logs_never_contain_tokens_or_authorization_headers() {
         max_body_mib: 6,
         token_refresh: Duration::from_secs(300),
     };
-    let deps = tailwatch_ingest::Deps::new(&config, &env.clients);
+    let metrics = Captured::default();
+    let deps = tailwatch_ingest::Deps::new(&config, &env.clients).with_metrics(tailwatch_aws::MetricsOut::to(metrics.clone()));
     let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/tailscale/audit-stream.hec")).unwrap();
     let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("user:tok-current"));
     for auth in [basic.as_str(), "Bearer tok-previous", "Bearer wrong-guess-token"] {
@@ -66,4 +67,47 @@ async fn ingest_logs_never_contain_tokens_or_authorization_headers() {
     ] {
         assert!(!logs.contains(secret), "`{secret}` leaked into the logs: {logs}");
     }
+    // The EMF metric lines (stdout in Lambda) carry the fixed names and numbers only: every key is
+    // `_aws`, `function` or a metric the line declares, every metric value a number, `function` the
+    // function's name; and none of the secrets.
+    let emf = String::from_utf8(metrics.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(emf.lines().count(), 3, "one line per invocation: {emf}");
+    for line in emf.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let declared: Vec<&str> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            declared,
+            ["RecordsAccepted", "RecordsQuarantined", "BytesReceived", "Rejected"],
+            "{line}"
+        );
+        assert_eq!(v["function"], "ingest");
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "tailwatch");
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["function"]]));
+        for (key, value) in v.as_object().unwrap() {
+            match key.as_str() {
+                "_aws" | "function" => {}
+                name => {
+                    assert!(declared.contains(&name), "undeclared key {name} in {line}");
+                    assert!(value.is_number(), "{name} is not a number in {line}");
+                }
+            }
+        }
+        for secret in [
+            "tok-current",
+            "tok-previous",
+            "wrong-guess-token",
+            "dXNlcjp0b2stY3VycmVudA",
+            "uthorization",
+            "raw/",
+        ] {
+            assert!(!line.contains(secret), "`{secret}` in an EMF line: {line}");
+        }
+    }
+    assert!(emf.contains(r#""RecordsAccepted":15.0"#), "{emf}");
+    assert!(emf.contains(r#""Rejected":1.0"#), "the wrong guess was counted: {emf}");
 }
