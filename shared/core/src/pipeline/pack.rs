@@ -183,7 +183,9 @@ fn seal(part: &mut Partition) {
     // Writing into a Vec cannot fail.
     let _ = encoder.write_all(&part.pending);
     part.body = encoder.finish().unwrap_or_default();
+    // Free the chunk's JSON: memory holds compressed bytes plus at most one chunk of JSON.
     part.pending.clear();
+    part.pending.shrink_to(0);
 }
 
 #[cfg(test)]
