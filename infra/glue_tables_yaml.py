@@ -63,6 +63,6 @@ def table_yaml(path):
 
 
 if __name__ == "__main__":
-    order = ["tailscale_audit", "tailscale_network", "tailwatch_alerts", "tailwatch_quarantine"]
+    order = ["tailscale_audit", "tailscale_network", "tailscale_nodes", "tailwatch_alerts", "tailwatch_quarantine"]
     paths = sorted(ATHENA.glob("*.sql"), key=lambda p: (order.index(p.stem) if p.stem in order else len(order), p.stem))
     print("\n".join(table_yaml(p) for p in paths), end="")

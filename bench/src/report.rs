@@ -217,7 +217,7 @@ impl Report {
                     let ratio = f.lake_json_bytes as f64 / f.bytes as f64;
                     let _ = writeln!(
                         s,
-                        "| Row JSON per byte of logs, {body} | ≤ 2.5 | {ratio:.2} ({} rows, {:.0} bytes per row) | {} |",
+                        "| Row JSON per byte of logs, {body} (every lake object of the batch: connection rows and their tailscale_nodes rows) | ≤ 2.5 | {ratio:.2} ({} connection rows, {:.0} bytes per connection row) | {} |",
                         f.rows,
                         f.lake_json_bytes as f64 / f.rows as f64,
                         verdict(ratio <= 2.5)
@@ -396,7 +396,7 @@ impl Report {
             }
             s.push('\n');
         }
-        s.push_str("**Lake output per body** (normalize λ: `process_batch` on the zstd raw batch ingest stored)\n\n| body | records | rows | raw batch (zstd) | lake objects | row JSON | row JSON per log byte | bytes per row | lake gzip |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        s.push_str("**Lake output per body** (normalize λ: `process_batch` on the zstd raw batch ingest stored; row JSON counts every lake object written, network bodies' `tailscale_nodes` objects included, and bytes per row divides it by the connection or audit rows)\n\n| body | records | rows | raw batch (zstd) | lake objects | row JSON | row JSON per log byte | bytes per row | lake gzip |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for f in &t.facts {
             let _ = writeln!(
                 s,

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use tailwatch_core::engine::run::evaluate;
 use tailwatch_core::engine::state::block_on;
 use tailwatch_core::engine::MemoryAlertState;
-use tailwatch_core::lake::{LakeRow, TAILSCALE_AUDIT, TAILSCALE_NETWORK};
+use tailwatch_core::lake::{LakeRow, NodeFacts, TAILSCALE_AUDIT, TAILSCALE_NETWORK, TAILSCALE_NODES};
 use tailwatch_core::rule::Definition;
 use tailwatch_core::time::Timestamp;
 
@@ -117,6 +117,20 @@ pub fn run(args: BacktestArgs) -> Result<ExitCode> {
 
     let mut rows = Vec::new();
     let lake = args.data.data_dir.join("lake");
+    // Network rows name nodes by id; their names, users and tags are in tailscale_nodes, filled in
+    // so detections see the rows they saw live (per node, the facts seen last in the range).
+    let mut nodes = NodeFacts::default();
+    for file in lake_files(&lake.join(TAILSCALE_NODES.name), since, until)? {
+        let mut text = Vec::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(&file)?)
+            .read_to_end(&mut text)
+            .with_context(|| format!("reading {}", file.display()))?;
+        for (i, line) in text.split(|b| *b == b'\n').enumerate().filter(|(_, l)| !l.is_empty()) {
+            nodes
+                .add_json_line(line)
+                .with_context(|| format!("{}:{}: not a {} row", file.display(), i + 1, TAILSCALE_NODES.name))?;
+        }
+    }
     for table in [&TAILSCALE_AUDIT, &TAILSCALE_NETWORK] {
         for file in lake_files(&lake.join(table.name), since, until)? {
             let mut text = Vec::new();
@@ -124,8 +138,9 @@ pub fn run(args: BacktestArgs) -> Result<ExitCode> {
                 .read_to_end(&mut text)
                 .with_context(|| format!("reading {}", file.display()))?;
             for (i, line) in text.split(|b| *b == b'\n').enumerate().filter(|(_, l)| !l.is_empty()) {
-                let row = LakeRow::from_json_line(table, line)
+                let mut row = LakeRow::from_json_line(table, line)
                     .with_context(|| format!("{}:{}: not a {} row", file.display(), i + 1, table.name))?;
+                nodes.fill(&mut row);
                 let t = row.standard().p_event_time;
                 if since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u) {
                     rows.push(row);

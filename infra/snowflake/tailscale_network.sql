@@ -15,11 +15,7 @@ CREATE OR REPLACE EXTERNAL TABLE tailscale_network (
   p_any_usernames ARRAY AS (value:"p_any_usernames"::ARRAY),                   -- Every user name in the row
   p_any_domain_names ARRAY AS (value:"p_any_domain_names"::ARRAY),             -- Every domain name in the row
   p_any_actor_ids ARRAY AS (value:"p_any_actor_ids"::ARRAY),                   -- Every actor or node id in the row
-  node_id VARCHAR AS (value:"node_id"::VARCHAR),                               -- Reporting node id
-  node_name VARCHAR AS (value:"node_name"::VARCHAR),                           -- Reporting node name
-  node_os VARCHAR AS (value:"node_os"::VARCHAR),                               -- Reporting node OS
-  node_user VARCHAR AS (value:"node_user"::VARCHAR),                           -- Reporting node's user (untagged nodes)
-  node_tags ARRAY AS (value:"node_tags"::ARRAY),                               -- Reporting node's tags
+  node_id VARCHAR AS (value:"node_id"::VARCHAR),                               -- Reporting node id (name, OS, user, tags: join tailscale_nodes on node_id)
   window_start TIMESTAMP_NTZ(3) AS (value:"window_start"::TIMESTAMP_NTZ(3)),   -- Start of the counting window (node clock)
   window_end TIMESTAMP_NTZ(3) AS (value:"window_end"::TIMESTAMP_NTZ(3)),       -- End of the counting window (node clock)
   traffic_kind VARCHAR AS (value:"traffic_kind"::VARCHAR),                     -- virtual, subnet, exit or physical
@@ -33,11 +29,7 @@ CREATE OR REPLACE EXTERNAL TABLE tailscale_network (
   tx_bytes NUMBER(20,0) AS (value:"tx_bytes"::NUMBER(20,0)),                   -- Bytes sent by the reporting node
   rx_pkts NUMBER(20,0) AS (value:"rx_pkts"::NUMBER(20,0)),                     -- Packets received by the reporting node
   rx_bytes NUMBER(20,0) AS (value:"rx_bytes"::NUMBER(20,0)),                   -- Bytes received by the reporting node
-  peer_node_id VARCHAR AS (value:"peer_node_id"::VARCHAR),                     -- Peer node id, resolved from dstNodes by address
-  peer_node_name VARCHAR AS (value:"peer_node_name"::VARCHAR),                 -- Peer node name
-  peer_os VARCHAR AS (value:"peer_os"::VARCHAR),                               -- Peer node OS
-  peer_user VARCHAR AS (value:"peer_user"::VARCHAR),                           -- Peer node's user
-  peer_tags ARRAY AS (value:"peer_tags"::ARRAY),                               -- Peer node's tags
+  peer_node_id VARCHAR AS (value:"peer_node_id"::VARCHAR),                     -- Peer node id, resolved from dstNodes by address (name, OS, user, tags: join tailscale_nodes on node_id = peer_node_id)
   derp_region NUMBER(10,0) AS (value:"derp_region"::NUMBER(10,0)),             -- DERP region id when the physical path is relayed (127.3.3.40:<region>)
   event_time_source VARCHAR AS (value:"event_time_source"::VARCHAR),           -- Where p_event_time came from, the first usable of: eventTime, time (HEC envelope), fields.recorded, logged, start, end (network), parse_time
   unknown_fields VARCHAR AS (value:"unknown_fields"::VARCHAR)                  -- Members not in Tailscale's documented schema, and time values tailwatch could not use (by source name), as a JSON object

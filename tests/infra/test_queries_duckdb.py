@@ -80,14 +80,22 @@ def test_top_talkers_24h(lake):
     totals = [r["total_bytes"] for r in got]
     assert totals == sorted(totals, reverse=True)
     # Independently, from the lake files.
+    # Names from tailscale_nodes: per node, the name of its row seen last.
+    names = {}
+    for n in sorted(rows(data, "tailscale_nodes"), key=lambda n: n["last_seen"]):
+        if n.get("node_name"):
+            names[n["node_id"]] = n["node_name"]
+    assert names, "the network fixtures name their nodes"
     expected = {}
     for r in rows(data, "tailscale_network"):
         if r["traffic_kind"] == "physical":
             continue
-        key = (r.get("node_name") or r["node_id"], r.get("peer_node_name") or r.get("dst_ip") or "(not reported)", r["traffic_kind"])
+        assert "node_name" not in r and "peer_node_name" not in r, "names live in tailscale_nodes"
+        key = (names.get(r["node_id"], r["node_id"]), names.get(r.get("peer_node_id")) or r.get("dst_ip") or "(not reported)", r["traffic_kind"])
         expected[key] = expected.get(key, 0) + r.get("tx_bytes", 0) + r.get("rx_bytes", 0)
     assert {(r["node"], r["peer"], r["traffic_kind"]): r["total_bytes"] for r in got} == expected
     assert sum(r["connections"] for r in got) == sum(1 for r in rows(data, "tailscale_network") if r["traffic_kind"] != "physical")
+    assert "web-01.tail1a2b.ts.net" in {r["node"] for r in got}
 
 
 def test_actor_activity(lake):

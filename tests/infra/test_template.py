@@ -64,6 +64,7 @@ PERMISSIONS = {
         ("s3:GetObject", "${RawBucket.Arn}/raw/*"),
         ("s3:PutObject", "${LakeBucket.Arn}/tailscale_audit/*"),
         ("s3:PutObject", "${LakeBucket.Arn}/tailscale_network/*"),
+        ("s3:PutObject", "${LakeBucket.Arn}/tailscale_nodes/*"),
         ("s3:PutObject", "${LakeBucket.Arn}/tailwatch_quarantine/*"),
         ("kms:GenerateDataKey", "DataKey.Arn"),
         ("kms:Decrypt", "DataKey.Arn"),
@@ -358,7 +359,7 @@ def test_firehose_routes_rows_like_the_local_lake(template, replay):
 
     data = replay("audit-stream.hec", "network-stream.hec.gz", "bad/mixed-good-and-bad.ndjson")
     rows = list(lake_rows(data))
-    assert {t for t, *_ in rows} == {"tailscale_audit", "tailscale_network", "tailwatch_alerts", "tailwatch_quarantine"}
+    assert {t for t, *_ in rows} == {"tailscale_audit", "tailscale_network", "tailscale_nodes", "tailwatch_alerts", "tailwatch_quarantine"}
     program = jq.compile(query)
     for table, dt, hour, row in rows:
         # Firehose partitions exactly as the local lake does: same table, dt and hour.

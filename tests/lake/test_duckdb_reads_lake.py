@@ -51,8 +51,36 @@ def test_network_rows_counts_and_counters(replay):
     assert con.sql(f"select typeof(tx_bytes) from {t} limit 1").fetchone()[0] in ("BIGINT", "UBIGINT")
     by_kind = dict(con.sql(f"select traffic_kind, count(*) from {t} group by 1").fetchall())
     assert by_kind == {"virtual": 5, "physical": 5, "subnet": 3, "exit": 2}
-    derp = con.sql(f"select derp_region, peer_node_name from {t} where derp_region is not null").fetchall()
-    assert derp == [(1, "laptop-42.tail1a2b.ts.net")]
+    derp = con.sql(f"select derp_region, peer_node_id from {t} where derp_region is not null").fetchall()
+    assert derp == [(1, "nLaptop42CNTRL")]
+
+
+def test_connections_join_nodes_for_names(replay):
+    """Connection rows carry node ids only; tailscale_nodes (one row per node per lake object)
+    gives names, OS, users and tags by a join on node_id / peer_node_id."""
+    data = replay("network-stream.hec.gz", "network-s3-export.ndjson")
+    con = duckdb.connect()
+    t = table(data, "tailscale_network")
+    nodes = table(data, "tailscale_nodes")
+    # Nodes are deduplicated per lake object: one row per node id per file.
+    per_file = con.sql(
+        f"select count(*), count(distinct (node_id, filename)) from read_json('{data}/lake/tailscale_nodes/*/*/*.json.gz', "
+        f"format='newline_delimited', hive_partitioning=true, union_by_name=true, filename=true)"
+    ).fetchone()
+    assert per_file[0] == per_file[1] > 0
+    columns = {c[0] for c in con.sql(f"describe select * from {t}").fetchall()}
+    assert not columns & {"node_name", "node_os", "node_user", "node_tags", "peer_node_name", "peer_user", "peer_tags"}
+    got = con.sql(
+        f"""
+        with names as (select node_id, max_by(node_name, last_seen) as name, max_by(node_tags, last_seen) as tags,
+                              max_by(node_user, last_seen) as usr
+                       from {nodes} group by node_id)
+        select c.derp_region, n.name, n.tags, p.name, p.usr
+        from {t} c left join names n on n.node_id = c.node_id left join names p on p.node_id = c.peer_node_id
+        where c.derp_region is not null
+        """
+    ).fetchall()
+    assert (1, "web-01.tail1a2b.ts.net", ["tag:web"], "laptop-42.tail1a2b.ts.net", "alice@example.com") in got
 
 
 def test_quarantine_is_a_queryable_table(replay):

@@ -1,11 +1,11 @@
 //! The console's reads of the local lake: gzip NDJSON partitions, read on demand.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use tailwatch_core::lake::TABLES;
+use tailwatch_core::lake::{NETWORK_NODE_FACTS, TABLES, TAILSCALE_NETWORK, TAILSCALE_NODES};
 use tailwatch_core::time::Timestamp;
 
 /// Remote-administration ports, as the lateral-movement detection's default (`admin_ports`).
@@ -104,11 +104,47 @@ pub fn rows_behind(data_dir: &Path, events: &[Value]) -> Vec<Value> {
         .map(|e| {
             let id = e["p_row_id"].as_str().unwrap_or_default();
             match found.get(id) {
-                Some(row) => json!({ "source": "lake", "row": row }),
+                Some(row) => {
+                    // Network rows keep node names in tailscale_nodes, not on the row; the alert's
+                    // copy of the row carries them, so show them next to the lake's columns.
+                    let mut row = row.clone();
+                    if let (Some(obj), Some(event)) = (row.as_object_mut(), e.as_object()) {
+                        for fact in NETWORK_NODE_FACTS {
+                            if let Some(v) = event.get(*fact).filter(|_| !obj.contains_key(*fact)) {
+                                obj.insert((*fact).to_owned(), v.clone());
+                            }
+                        }
+                    }
+                    json!({ "source": "lake", "row": row })
+                }
                 None => json!({ "source": "alert", "row": e }),
             }
         })
         .collect()
+}
+
+/// The nodes of `tailscale_nodes` in the hours from `from` to `until`, by id: the row seen last.
+fn nodes(data_dir: &Path, from: Timestamp, hours: i64) -> HashMap<String, Value> {
+    let mut out: HashMap<String, Value> = HashMap::new();
+    for h in 0..=hours {
+        let mut paths = Vec::new();
+        files(
+            &data_dir.join("lake").join(TAILSCALE_NODES.partition(&from.plus_seconds(h * 3600))),
+            &mut paths,
+        );
+        for p in paths {
+            each_row(&p, |v| {
+                if let Some(id) = v["node_id"].as_str() {
+                    let newer = out.get(id).is_none_or(|old| old["last_seen"].as_str() <= v["last_seen"].as_str());
+                    if newer {
+                        out.insert(id.to_owned(), v);
+                    }
+                }
+                true
+            });
+        }
+    }
+    out
 }
 
 fn label(v: &Value, name: &str, fallback: &str) -> String {
@@ -145,13 +181,14 @@ pub fn network(data_dir: &Path, hours: i64, until: Timestamp) -> Value {
     let mut exits: BTreeMap<(String, String, u64), Agg> = BTreeMap::new();
     let mut rows = 0usize;
     let mut truncated = false;
+    // Names, users and tags live in tailscale_nodes (one row per node per lake object).
+    let nodes = nodes(data_dir, from, hours);
+    let none = Value::Null;
+    let node_of = |id: Option<&str>| id.and_then(|id| nodes.get(id)).unwrap_or(&none);
     for h in 0..=hours {
         let t = from.plus_seconds(h * 3600);
         let mut paths = Vec::new();
-        files(
-            &data_dir.join("lake").join(tailwatch_core::lake::TAILSCALE_NETWORK.partition(&t)),
-            &mut paths,
-        );
+        files(&data_dir.join("lake").join(TAILSCALE_NETWORK.partition(&t)), &mut paths);
         for p in paths {
             each_row(&p, |v| {
                 let Some(time) = v["p_event_time"].as_str().and_then(|t| Timestamp::read_text(t).ok()) else {
@@ -165,8 +202,16 @@ pub fn network(data_dir: &Path, hours: i64, until: Timestamp) -> Value {
                     truncated = true;
                     return false;
                 }
-                let node = label(&v, "node_name", "node_id");
-                let peer = label(&v, "peer_node_name", "dst_ip");
+                let node_facts = node_of(v["node_id"].as_str());
+                let peer_facts = node_of(v["peer_node_id"].as_str());
+                let node = node_facts["node_name"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .map_or_else(|| label(&v, "node_name", "node_id"), str::to_owned);
+                let peer = peer_facts["node_name"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .map_or_else(|| label(&v, "peer_node_name", "dst_ip"), str::to_owned);
                 let (tx, rx) = (v["tx_bytes"].as_u64().unwrap_or(0), v["rx_bytes"].as_u64().unwrap_or(0));
                 let kind = v["traffic_kind"].as_str().unwrap_or("");
                 let port = v["dst_port"].as_u64().unwrap_or(0);
@@ -183,11 +228,16 @@ pub fn network(data_dir: &Path, hours: i64, until: Timestamp) -> Value {
                     add(t, &peer);
                     if t.extra.is_empty() {
                         // Who is behind the node: its user, else its tags (tagged nodes have no user).
-                        let tags: Vec<&str> = v["node_tags"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-                        t.extra = match v["node_user"].as_str().filter(|u| !u.is_empty()) {
+                        let tags: Vec<&str> = node_facts["node_tags"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .collect();
+                        t.extra = match node_facts["node_user"].as_str().filter(|u| !u.is_empty()) {
                             Some(user) => user.to_owned(),
                             None if !tags.is_empty() => tags.join(","),
-                            None => v["node_os"].as_str().unwrap_or("").to_owned(),
+                            None => node_facts["node_os"].as_str().unwrap_or("").to_owned(),
                         };
                     }
                 }

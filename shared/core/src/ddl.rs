@@ -310,7 +310,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
-    use crate::lake::{ColumnType, STANDARD_COLUMNS, TAILSCALE_AUDIT, TAILSCALE_NETWORK};
+    use crate::lake::{ColumnType, STANDARD_COLUMNS, TAILSCALE_AUDIT, TAILSCALE_NETWORK, TAILSCALE_NODES};
 
     fn column_lines<'a>(sql: &'a str, prefix: &str) -> Vec<&'a str> {
         sql.lines().filter(|l| l.starts_with(prefix)).collect()
@@ -389,9 +389,9 @@ mod tests {
 
     #[test]
     fn comments_with_quotes_are_escaped() {
-        // "Reporting node's user" must not end the literal.
-        let sql = athena_table(&TAILSCALE_NETWORK);
-        assert!(sql.contains(r"COMMENT 'Reporting node\'s user (untagged nodes)'"));
+        // "Node's user" must not end the literal.
+        let sql = athena_table(&TAILSCALE_NODES);
+        assert!(sql.contains(r"COMMENT 'Node\'s user (untagged nodes)'"));
         assert_eq!(snowflake_string("it's"), "'it''s'");
         assert_eq!(hive_string(r"a\b"), r"'a\\b'");
     }

@@ -146,11 +146,11 @@ pub const TAILSCALE_NETWORK: Table = Table {
     log_type: "Tailscale.Network",
     doc: "Tailscale network flow log: one row per connection entry in a node's window",
     columns: &[
-        col("node_id", T::String, "Reporting node id"),
-        col("node_name", T::String, "Reporting node name"),
-        col("node_os", T::String, "Reporting node OS"),
-        col("node_user", T::String, "Reporting node's user (untagged nodes)"),
-        col("node_tags", T::StringArray, "Reporting node's tags"),
+        col(
+            "node_id",
+            T::String,
+            "Reporting node id (name, OS, user, tags: join tailscale_nodes on node_id)",
+        ),
         col("window_start", T::Timestamp, "Start of the counting window (node clock)"),
         col("window_end", T::Timestamp, "End of the counting window (node clock)"),
         col("traffic_kind", T::String, "virtual, subnet, exit or physical"),
@@ -164,11 +164,11 @@ pub const TAILSCALE_NETWORK: Table = Table {
         col("tx_bytes", T::BigInt, "Bytes sent by the reporting node"),
         col("rx_pkts", T::BigInt, "Packets received by the reporting node"),
         col("rx_bytes", T::BigInt, "Bytes received by the reporting node"),
-        col("peer_node_id", T::String, "Peer node id, resolved from dstNodes by address"),
-        col("peer_node_name", T::String, "Peer node name"),
-        col("peer_os", T::String, "Peer node OS"),
-        col("peer_user", T::String, "Peer node's user"),
-        col("peer_tags", T::StringArray, "Peer node's tags"),
+        col(
+            "peer_node_id",
+            T::String,
+            "Peer node id, resolved from dstNodes by address (name, OS, user, tags: join tailscale_nodes on node_id = peer_node_id)",
+        ),
         col(
             "derp_region",
             T::Int,
@@ -180,6 +180,46 @@ pub const TAILSCALE_NETWORK: Table = Table {
             T::JsonText,
             "Members not in Tailscale's documented schema, and time values tailwatch could not use (by source name), as a JSON object",
         ),
+    ],
+};
+
+/// The node facts a network row carries in memory (detections and alert events read them) but the
+/// lake keeps once per node per object, in [`TAILSCALE_NODES`], instead of on every connection row.
+pub const NETWORK_NODE_FACTS: &[&str] = &[
+    "node_name",
+    "node_os",
+    "node_user",
+    "node_tags",
+    "peer_node_name",
+    "peer_os",
+    "peer_user",
+    "peer_tags",
+];
+
+/// `tailscale_nodes`: one row per node per lake object of `tailscale_network` (per raw batch and
+/// hour partition), the facts its flow records gave about it. Analysts join it on `node_id` /
+/// `peer_node_id`.
+pub const TAILSCALE_NODES: Table = Table {
+    name: "tailscale_nodes",
+    log_type: "Tailscale.Node",
+    doc: "Tailscale nodes seen in network flow logs: one row per node per raw batch and hour, joined to tailscale_network on node_id or peer_node_id",
+    columns: &[
+        col("node_id", T::String, "Node id (tailscale_network.node_id or peer_node_id)"),
+        col("node_name", T::String, "Node name (MagicDNS name)"),
+        col("node_os", T::String, "Node OS"),
+        col("node_user", T::String, "Node's user (untagged nodes)"),
+        col("node_tags", T::StringArray, "Node's tags"),
+        col(
+            "first_seen",
+            T::Timestamp,
+            "Earliest p_event_time of the batch's connection rows in this hour naming the node (as reporter or peer)",
+        ),
+        col(
+            "last_seen",
+            T::Timestamp,
+            "Latest such p_event_time (= p_event_time); when the node's facts changed within the batch, the row holds those of the latest record",
+        ),
+        col("connections", T::BigInt, "Connection rows in this hour of the batch naming the node"),
     ],
 };
 
@@ -226,7 +266,13 @@ pub const TAILWATCH_QUARANTINE: Table = Table {
 };
 
 /// Every lake table.
-pub const TABLES: &[&Table] = &[&TAILSCALE_AUDIT, &TAILSCALE_NETWORK, &TAILWATCH_ALERTS, &TAILWATCH_QUARANTINE];
+pub const TABLES: &[&Table] = &[
+    &TAILSCALE_AUDIT,
+    &TAILSCALE_NETWORK,
+    &TAILSCALE_NODES,
+    &TAILWATCH_ALERTS,
+    &TAILWATCH_QUARANTINE,
+];
 
 /// The standard `p_*` fields every row carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -461,14 +507,6 @@ struct NetworkLakeLine<'a> {
     p_event_time: &'a Timestamp,
     node_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    node_name: &'a Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    node_os: &'a Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    node_user: &'a Option<String>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    node_tags: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
     window_start: &'a Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     window_end: &'a Option<Timestamp>,
@@ -492,14 +530,6 @@ struct NetworkLakeLine<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     peer_node_id: &'a Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    peer_node_name: &'a Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    peer_os: &'a Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    peer_user: &'a Option<String>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    peer_tags: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
     derp_region: &'a Option<u32>,
     event_time_source: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -513,10 +543,6 @@ impl<'a> NetworkLakeLine<'a> {
             p_row_id: &r.p.p_row_id,
             p_event_time: &r.p.p_event_time,
             node_id: &r.node_id,
-            node_name: &r.node_name,
-            node_os: &r.node_os,
-            node_user: &r.node_user,
-            node_tags: &r.node_tags,
             window_start: &r.window_start,
             window_end: &r.window_end,
             traffic_kind: r.traffic_kind,
@@ -531,10 +557,6 @@ impl<'a> NetworkLakeLine<'a> {
             rx_pkts: r.rx_pkts,
             rx_bytes: r.rx_bytes,
             peer_node_id: &r.peer_node_id,
-            peer_node_name: &r.peer_node_name,
-            peer_os: &r.peer_os,
-            peer_user: &r.peer_user,
-            peer_tags: &r.peer_tags,
             derp_region: &r.derp_region,
             event_time_source: &r.event_time_source,
             unknown_fields: &r.unknown_fields,
@@ -605,4 +627,220 @@ impl LakeRow {
 /// Looks a table up by name.
 pub fn table_by_name(name: &str) -> Option<&'static Table> {
     TABLES.iter().copied().find(|t| t.name == name)
+}
+
+/// A `tailscale_nodes` row: what one lake object's flow records said about one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeRow {
+    /// Standard fields (`p_event_time` = `last_seen`).
+    #[serde(flatten)]
+    pub p: Standard,
+    /// Node id.
+    pub node_id: String,
+    /// Name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+    /// OS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_os: Option<String>,
+    /// User.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_user: Option<String>,
+    /// Tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_tags: Vec<String>,
+    /// Earliest sighting in the object.
+    pub first_seen: Timestamp,
+    /// Latest sighting in the object.
+    pub last_seen: Timestamp,
+    /// Connection rows naming the node.
+    #[serde(default)]
+    pub connections: u64,
+}
+
+impl NodeRow {
+    fn has_facts(name: &Option<String>, os: &Option<String>, user: &Option<String>, tags: &[String]) -> bool {
+        name.is_some() || os.is_some() || user.is_some() || !tags.is_empty()
+    }
+
+    /// Copies this node's facts onto a network row read back from the lake, as reporter and/or peer.
+    pub fn fill(&self, row: &mut NetworkRow) {
+        if row.node_id == self.node_id {
+            row.node_name.clone_from(&self.node_name);
+            row.node_os.clone_from(&self.node_os);
+            row.node_user.clone_from(&self.node_user);
+            row.node_tags.clone_from(&self.node_tags);
+        }
+        if row.peer_node_id.as_deref() == Some(self.node_id.as_str()) {
+            row.peer_node_name.clone_from(&self.node_name);
+            row.peer_os.clone_from(&self.node_os);
+            row.peer_user.clone_from(&self.node_user);
+            row.peer_tags.clone_from(&self.node_tags);
+        }
+    }
+}
+
+/// The nodes named by one lake object's network rows, deduplicated by node id: one
+/// [`NodeRow`] per node. When a node's facts differ between records of the batch, the facts of the
+/// record with the latest event time win (on a tie, the one pushed last); a sighting without facts
+/// (a flow record without `srcNode`, a peer not in `dstNodes`) only widens first/last seen and
+/// counts its connection.
+#[derive(Debug, Default, Clone)]
+pub struct NodeDirectory {
+    nodes: std::collections::BTreeMap<String, NodeRow>,
+}
+
+impl NodeDirectory {
+    /// An empty directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records the reporting node and the peer of one connection row.
+    pub fn observe(&mut self, row: &NetworkRow) {
+        self.see(&row.node_id, (&row.node_name, &row.node_os, &row.node_user, &row.node_tags), row);
+        if let Some(peer) = &row.peer_node_id {
+            self.see(peer, (&row.peer_node_name, &row.peer_os, &row.peer_user, &row.peer_tags), row);
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn see(
+        &mut self,
+        id: &str,
+        (name, os, user, tags): (&Option<String>, &Option<String>, &Option<String>, &Vec<String>),
+        row: &NetworkRow,
+    ) {
+        if id.is_empty() {
+            return;
+        }
+        let t = row.p.p_event_time;
+        let facts = NodeRow::has_facts(name, os, user, tags);
+        if let Some(n) = self.nodes.get_mut(id) {
+            n.connections += 1;
+            n.first_seen = n.first_seen.min(t);
+            if t >= n.last_seen {
+                n.last_seen = t;
+            }
+            // Facts: those of the latest record that has any.
+            if facts && t >= n.p.p_event_time {
+                n.p.p_event_time = t;
+                if n.node_name != *name || n.node_os != *os || n.node_user != *user || n.node_tags != *tags {
+                    n.node_name.clone_from(name);
+                    n.node_os.clone_from(os);
+                    n.node_user.clone_from(user);
+                    n.node_tags.clone_from(tags);
+                }
+            }
+            return;
+        }
+        self.nodes.insert(
+            id.to_owned(),
+            NodeRow {
+                p: Standard {
+                    p_log_type: TAILSCALE_NODES.log_type.to_owned(),
+                    p_row_id: String::new(),
+                    // Until finish: the time of the facts held (LAKE_RANGE_START when none yet).
+                    p_event_time: if facts { t } else { crate::time::LAKE_RANGE_START },
+                    p_parse_time: row.p.p_parse_time,
+                    p_source_label: row.p.p_source_label.clone(),
+                    p_source_file: row.p.p_source_file.clone(),
+                    p_any_ip_addresses: Vec::new(),
+                    p_any_emails: Vec::new(),
+                    p_any_usernames: Vec::new(),
+                    p_any_domain_names: Vec::new(),
+                    p_any_actor_ids: Vec::new(),
+                },
+                node_id: id.to_owned(),
+                node_name: name.clone(),
+                node_os: os.clone(),
+                node_user: user.clone(),
+                node_tags: tags.clone(),
+                first_seen: t,
+                last_seen: t,
+                connections: 1,
+            },
+        );
+    }
+
+    /// Nodes seen so far.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether no node was seen.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The node rows, by node id: `p_event_time` = `last_seen`, `p_row_id` a hash of the row's
+    /// content (the same batch always gives the same ids).
+    pub fn into_rows(self) -> Vec<NodeRow> {
+        self.nodes
+            .into_values()
+            .map(|mut n| {
+                n.p.p_event_time = n.last_seen;
+                let mut h = blake3::Hasher::new();
+                h.update(b"node\0");
+                for part in [&n.node_id, &n.p.p_source_file] {
+                    h.update(part.as_bytes());
+                    h.update(b"\0");
+                }
+                for part in [&n.node_name, &n.node_os, &n.node_user] {
+                    h.update(part.as_deref().unwrap_or("").as_bytes());
+                    h.update(b"\0");
+                }
+                for tag in &n.node_tags {
+                    h.update(tag.as_bytes());
+                    h.update(b",");
+                }
+                h.update(&n.first_seen.unix_nanos().to_le_bytes());
+                h.update(&n.last_seen.unix_nanos().to_le_bytes());
+                h.update(&n.connections.to_le_bytes());
+                n.p.p_row_id = crate::normalize::hex128(h.finalize().as_bytes());
+                n
+            })
+            .collect()
+    }
+}
+
+/// Node facts read back from `tailscale_nodes` lines, for filling network rows read back from the
+/// lake (backtests): per node id, the row seen last (latest `last_seen`; on a tie, the later line).
+#[derive(Debug, Default, Clone)]
+pub struct NodeFacts {
+    nodes: std::collections::HashMap<String, NodeRow>,
+}
+
+impl NodeFacts {
+    /// Adds one `tailscale_nodes` JSON line.
+    ///
+    /// # Errors
+    /// The JSON error when the line is not a node row.
+    pub fn add_json_line(&mut self, line: &[u8]) -> Result<(), serde_json::Error> {
+        let row: NodeRow = serde_json::from_slice(line)?;
+        match self.nodes.get(&row.node_id) {
+            Some(old) if old.last_seen > row.last_seen => {}
+            _ => {
+                self.nodes.insert(row.node_id.clone(), row);
+            }
+        }
+        Ok(())
+    }
+
+    /// The facts of a node id.
+    pub fn get(&self, node_id: &str) -> Option<&NodeRow> {
+        self.nodes.get(node_id)
+    }
+
+    /// Fills a network row's reporter and peer facts (other rows are left alone).
+    pub fn fill(&self, row: &mut LakeRow) {
+        if let LakeRow::Network(r) = row {
+            if let Some(n) = self.nodes.get(&r.node_id) {
+                n.fill(r);
+            }
+            if let Some(n) = r.peer_node_id.as_deref().and_then(|p| self.nodes.get(p)) {
+                n.fill(r);
+            }
+        }
+    }
 }

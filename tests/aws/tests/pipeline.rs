@@ -165,11 +165,18 @@ async fn end_to_end_from_http_to_pagerduty_shaped_sns() {
             .all(|k| k.ends_with(".json.gz") && k.contains("/dt=2025-03-04/hour=17/")),
         "one gzip object per table partition, by event time: {tables:?}"
     );
-    assert_eq!(tables.len(), 2, "{tables:?}");
+    // Audit, network, and the network object's tailscale_nodes companion.
+    assert_eq!(tables.len(), 3, "{tables:?}");
     let rows = lake_rows(&env).await;
     let count = |t: &str| rows.iter().filter(|r| r["p_log_type"] == t).count();
     assert_eq!(count("Tailscale.Audit"), 15);
     assert_eq!(count("Tailscale.Network"), 15);
+    let nodes = lake_lines(&env.get(&env.lake_bucket, &tables[2]).await);
+    assert!(
+        nodes.iter().any(|n| n["node_name"] == "web-01.tail1a2b.ts.net"),
+        "node names are in tailscale_nodes: {nodes:?}"
+    );
+    assert!(rows.iter().all(|r| r.get("node_name").is_none()), "not on connection rows");
     assert!(count("Tailwatch.Alert") >= 10, "alert rows go to the lake too");
 
     // DynamoDB holds the dedup state.

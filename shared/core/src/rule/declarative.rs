@@ -36,7 +36,9 @@
 //! Conditions: `equals`, `not_equals`, `in`, `not_in`, `matches` (a regular expression, `regex`
 //! crate syntax), `gt`, `gte`, `lt`, `lte` (numbers), `exists` (true / false). Array columns
 //! (`node_tags`, `p_any_emails`, …) match when any element does. Field names are the lake columns
-//! (`tailwatch ddl athena` lists them); templates use `{column}`. Every mistake is an error with
+//! (`tailwatch ddl athena` lists them), plus on network rows the node facts `node_name`, `node_os`,
+//! `node_user`, `node_tags`, `peer_node_name`, `peer_os`, `peer_user`, `peer_tags` (in the lake
+//! they are in `tailscale_nodes`); templates use `{column}`. Every mistake is an error with
 //! the file and line. Tuning (`[detections."<id>"]`: enabled, severity, dedup_minutes,
 //! threshold) applies as to every other detection.
 
@@ -48,7 +50,7 @@ use toml::Spanned;
 
 use crate::engine::config::{ConfigError, Params};
 use crate::engine::{Detection, Expect, LogType, Meta, Severity, StateAnswer, TestCase, Verdict};
-use crate::lake::{LakeRow, Table, TAILSCALE_AUDIT, TAILSCALE_NETWORK};
+use crate::lake::{LakeRow, Table, NETWORK_NODE_FACTS, TAILSCALE_AUDIT, TAILSCALE_NETWORK};
 use crate::rule::{Definition, Row};
 
 /// A mistake in a rule file, with where it is.
@@ -198,12 +200,18 @@ fn scalar_text(v: &toml::Value) -> Option<String> {
     }
 }
 
+/// The fields a rule may read: the table's lake columns, and for network rows the node facts they
+/// carry in memory (the lake keeps those in `tailscale_nodes`; detections see them on the row).
 fn columns(table: &Table) -> Vec<&'static str> {
-    table.all_columns().map(|c| c.name).collect()
+    let mut names: Vec<&'static str> = table.all_columns().map(|c| c.name).collect();
+    if table.name == TAILSCALE_NETWORK.name {
+        names.extend(NETWORK_NODE_FACTS);
+    }
+    names
 }
 
 fn check_field(ctx: &Ctx<'_>, table: &Table, field: &str, offset: usize) -> Result<(), RuleError> {
-    if table.all_columns().any(|c| c.name == field) {
+    if columns(table).contains(&field) {
         Ok(())
     } else {
         Err(ctx.err(
