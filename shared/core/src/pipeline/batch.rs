@@ -242,11 +242,13 @@ mod tests {
         }
     }
 
+    type TestDetector<'a> = Detector<'a, MemoryAlertState, NoPages, NoPages>;
+
     #[test]
     fn a_writer_that_keeps_nothing_gets_no_packing_and_the_same_detections() {
         let body = include_bytes!("../../../../tests/fixtures/tailscale/audit-stream.hec");
         let registry = Registry::build(crate::detections::ALL, &TuningConfig::from_toml_str("").unwrap()).unwrap();
-        let run = |lake: &dyn Fn(RawBatch<'_>, &Detector<'_, MemoryAlertState, NoPages, NoPages>) -> BatchReport| {
+        let run = |lake: &dyn Fn(RawBatch<'_>, &TestDetector<'_>) -> BatchReport| {
             let state = MemoryAlertState::default();
             let detector = Detector {
                 registry: &registry,

@@ -75,7 +75,7 @@ pub async fn detect<S: AlertState, A: AlertSink, L: LakeSink>(
     // the first failure, if any, is returned.
     let mut deliveries = Vec::with_capacity(fresh.len());
     for alert in &fresh {
-        deliveries.push(deliver_and_mark(*alert, sink, state));
+        deliveries.push(deliver_and_mark(alert, sink, state));
     }
     let results: Vec<Result<(), PortError>> = stream::iter(deliveries).buffer_unordered(DELIVERY_CONCURRENCY).collect().await;
     let delivered = results.iter().filter(|r| r.is_ok()).count();
