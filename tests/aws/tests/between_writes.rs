@@ -17,6 +17,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use tailwatch_aws::AwsClients;
 use tailwatch_aws_e2e::proxy::{Fault, Proxy};
 use tailwatch_aws_e2e::{endpoint, sqs_s3_event, Env};
+use tailwatch_core::pipeline::detect::DELIVERY_CONCURRENCY;
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/tailscale/").to_owned() + name).unwrap()
@@ -151,17 +152,18 @@ async fn detect_broken_after_each_write_retries_to_the_clean_alerts_paging_each_
         );
         let pages = tally(&alerts, "alertId");
         let repeated: Vec<_> = pages.iter().filter(|(_, n)| **n > 1).collect();
-        if kind == "dynamodb:PutItem:delivered" {
-            // Published, then the mark failed: AWS offers at-least-once here. The bound: exactly
-            // the one alert whose mark failed, exactly twice, under the same alert id.
-            assert_eq!(repeated.len(), 1, "break at {k}: one alert re-published: {pages:?}");
-            assert_eq!(*repeated[0].1, 2);
-            assert_eq!(
-                writes[k - 1],
-                "sns:Publish",
-                "the re-published alert is the one published just before"
+        let first_publish = writes.iter().position(|w| w == "sns:Publish").unwrap();
+        if k > first_publish {
+            // Published, then a later write failed before the alert's mark: AWS offers
+            // at-least-once here. The bound: alerts are delivered DELIVERY_CONCURRENCY at a time,
+            // so at most that many (those published and not yet marked) are published once more,
+            // exactly once more, under the same alert id.
+            assert!(
+                repeated.len() <= DELIVERY_CONCURRENCY.min(clean.len()),
+                "break at {k}: at most the alerts in flight re-published: {pages:?}"
             );
-            twice += 1;
+            assert!(repeated.iter().all(|(_, n)| **n == 2), "break at {k}: {pages:?}");
+            twice += usize::from(!repeated.is_empty());
         } else {
             assert!(repeated.is_empty(), "break at {k} ({kind}): nothing paged twice: {pages:?}");
         }
@@ -181,7 +183,7 @@ async fn detect_broken_after_each_write_retries_to_the_clean_alerts_paging_each_
             );
         }
     }
-    assert_eq!(twice, clean.len(), "every delivered mark was broken once: {writes:?}");
+    assert!(twice > 0, "some break fell between a publish and its mark: {writes:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

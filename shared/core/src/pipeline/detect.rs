@@ -35,8 +35,10 @@ impl DetectReport {
 }
 
 /// Alerts checked, delivered and marked at once: an SNS publish or a DynamoDB round trip is
-/// milliseconds, and a batch's alerts are independent.
-pub const DELIVERY_CONCURRENCY: usize = 16;
+/// milliseconds, and a batch's alerts are independent. It is also the bound on re-pages when the
+/// store fails mid-batch: every alert published and not yet marked is published again (same alert
+/// id) by the retry, so at most this many, where one at a time re-pages at most one.
+pub const DELIVERY_CONCURRENCY: usize = 8;
 
 /// Runs detections over `rows` from `batch` and delivers the alerts.
 ///
