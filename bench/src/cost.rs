@@ -325,7 +325,7 @@ pub fn model(t: &Throughput, f: &StreamFacts) -> Option<Model> {
 /// Modelled AWS POST → SNS publish latency for one request of the stream `f` (512 KiB), p50, and
 /// its parts (label, ms). detect's DynamoDB round trips are the stream's measured requests per
 /// batch, in waves as the engine makes them: alert keys 16 at a time (each key's own requests in
-/// order), key writes 16 at a time, alerts checked, published and marked 16 at a time.
+/// order), key writes 16 at a time, alerts checked, published and marked 8 at a time.
 pub fn alert_latency(t: &Throughput, f: &StreamFacts) -> Option<(f64, Vec<(String, f64)>)> {
     let bytes = f.request_bytes as f64;
     let slow = FULL_VCPU_MB / MEMORY_MB;

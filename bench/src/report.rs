@@ -619,7 +619,7 @@ impl Report {
 
     fn cost_tables(&self, s: &mut String) {
         let Some(t) = &self.throughput else { return };
-        s.push_str("### Cost model, computed from this run\n\nPer GB (10⁹ bytes) of uncompressed Tailscale logs, from the counted request-sized streams above and the CPU time of each function's work on the 512 KiB bodies. Lambda GB-s at the template's 512 MB: duration = CPU-seconds measured here × 1769/512 (Lambda gives a full vCPU at 1769 MB; this machine's core is not a Graviton core, so treat the CPU figure as an estimate) + waits on AWS calls (S3 PUT 40 ms, S3 GET 25 ms, DynamoDB 6 ms, SNS 30 ms, Firehose 40 ms; key writes 16 at a time), × 0.5 GB.\n\n");
+        s.push_str("### Cost model, computed from this run\n\nPer GB (10⁹ bytes) of uncompressed Tailscale logs, from the counted request-sized streams above and the CPU time of each function's work on the 512 KiB bodies. Lambda GB-s at the template's 512 MB: duration = CPU-seconds measured here × 1769/512 (Lambda gives a full vCPU at 1769 MB; this machine's core is not a Graviton core, so treat the CPU figure as an estimate) + waits on AWS calls (S3 PUT 40 ms, S3 GET 25 ms, DynamoDB 6 ms, SNS 30 ms, Firehose 40 ms; key writes and alert keys 16 at a time, each key's own requests in order; alerts checked, published and marked 8 at a time), × 0.5 GB.\n\n");
         let mut summary = Vec::new();
         for f in &t.streams {
             let Some(m) = cost::model(t, f) else { continue };
