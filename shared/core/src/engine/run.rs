@@ -132,14 +132,8 @@ async fn evaluate_in_batch<S: AlertState>(
     // round trips it would make one after another.
     // (Futures built in a loop, not a closure: a closure's lifetimes make the async fn not `Send`.)
     let mut recordings = Vec::with_capacity(order.len());
-    for (entry_index, dedup) in &order {
-        recordings.push(record_group(
-            &entries[*entry_index],
-            dedup,
-            &groups[&(*entry_index, dedup.clone())],
-            state,
-            now,
-        ));
+    for key in &order {
+        recordings.push(record_group(&entries[key.0], &key.1, &groups[key], state, now));
     }
     let recorded: Vec<_> = futures_util::stream::iter(recordings).buffered(MATCH_CONCURRENCY).collect().await;
     let mut alerts = Vec::new();
